@@ -1,0 +1,3 @@
+"""jamsos: administer and steer an employment social-security scheme (BPJS Ketenagakerjaan model)."""
+
+__version__ = "0.1.0"

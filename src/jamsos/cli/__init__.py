@@ -1,0 +1,1 @@
+"""The command line (Typer): the calculator, the rules, the demo."""

@@ -1,0 +1,333 @@
+"""The ``jamsos`` command: contribution calculator, parameter tree, due dates and fines, demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from jamsos.i18n.numbers import percent, rupiah
+from jamsos.infra.settings import load_settings
+from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
+from jamsos.kernel.period import Period
+from jamsos.rules import benefits, deadlines
+from jamsos.rules.calculator import Bill, Membership, calculate, parse_programs
+from jamsos.rules.check import check_tree
+from jamsos.rules.tree import Parameter, ParameterTree, load_parameters
+
+app = typer.Typer(help="jamsos: employment social security (BPJS Ketenagakerjaan model).", no_args_is_help=True)
+rules_app = typer.Typer(help="The dated, cited parameter tree.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+out = Console()
+err = Console(stderr=True)
+
+# One table mapping domain error codes to exit codes (DESIGN §4).
+EXIT_CODES = {"invalid_input": 2, "parameter_missing": 3, "invalid_parameters": 4, "unknown_parameter": 5}
+
+RulesDir = Annotated[
+    Path | None,
+    typer.Option("--rules-dir", help="Parameter tree to use (default: JAMSOS_RULES_DIR or the built-in one)."),
+]
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    try:
+        yield
+    except DomainError as exc:
+        err.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
+        raise typer.Exit(EXIT_CODES.get(exc.code, 1)) from None
+
+
+def _tree(rules_dir: Path | None) -> ParameterTree:
+    return load_parameters(rules_dir or load_settings().rules_dir)
+
+
+def _period(text: str, field: str = "period") -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise InvalidInput([FieldProblem(field, str(exc), value=text)]) from None
+
+
+def _bill_table(bill: Bill, title: str, lang: str = "id") -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col, just in (
+        ("Program", "left"),
+        ("Pembayar", "left"),
+        ("Jenis", "left"),
+        ("Dasar", "right"),
+        ("Tarif", "right"),
+        ("Iuran", "right"),
+        ("Dasar hukum", "left"),
+    ):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for line in bill.lines:
+        mark = " [yellow](belum diverifikasi)[/]" if line["status"] != "verified" else ""
+        table.add_row(
+            line["program"],
+            line["payer"],
+            line["kind"],
+            "" if line["basis"] is None else rupiah(line["basis"], lang),
+            percent(line["rate"], lang),
+            rupiah(line["amount"], lang),
+            line["reference"] + mark,
+        )
+    for payer, amount in bill.totals_by_payer.items():
+        table.add_row("", f"[bold]{payer}[/]", "total", "", "", f"[bold]{rupiah(amount, lang)}[/]", "")
+    table.add_row("", "[bold]semua[/]", "total", "", "", f"[bold]{rupiah(bill.total, lang)}[/]", "")
+    return table
+
+
+@app.command()
+def iuran(
+    segment: Annotated[str, typer.Option(help="pu, bpu, jakon or pmi")],
+    period: Annotated[str, typer.Option(help="Contribution month, YYYY-MM")],
+    wage: Annotated[int | None, typer.Option(help="Monthly wage in rupiah (PU; Jakon on wages)")] = None,
+    income: Annotated[int | None, typer.Option(help="Declared monthly income in rupiah (BPU)")] = None,
+    risk_class: Annotated[str | None, typer.Option(help="sangat-rendah, rendah, sedang, tinggi, sangat-tinggi")] = None,
+    employer_size: Annotated[str | None, typer.Option(help="mikro, kecil, menengah, besar")] = None,
+    programs: Annotated[str | None, typer.Option(help="Elected programs, e.g. jkk,jkm,jht")] = None,
+    payer: Annotated[str | None, typer.Option(help="self, employer, apbn, apbd, apbdes, csr, donor")] = None,
+    transport: Annotated[bool, typer.Option("--transport", help="BPU transport worker (PP 50/2025)")] = False,
+    labour_intensive: Annotated[
+        bool, typer.Option("--labour-intensive", help="Listed labour-intensive industry (PP 7/2025)")
+    ] = False,
+    contract_value: Annotated[int | None, typer.Option(help="Jakon contract value in rupiah")] = None,
+    contract_months: Annotated[int | None, typer.Option(help="PMI placement contract length in months")] = None,
+    jht_amount: Annotated[int | None, typer.Option(help="PMI optional monthly JHT amount")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON shape")] = False,
+    lang: Annotated[str, typer.Option(help="id or en")] = "id",
+    rules_dir: RulesDir = None,
+) -> None:
+    """What contribution is owed, by whom, for one membership in one month, with its legal basis."""
+    with _domain_errors():
+        membership = Membership(
+            segment=segment,
+            period=_period(period),
+            wage=wage,
+            income=income,
+            risk_class=risk_class,
+            employer_size=employer_size,
+            programs=parse_programs(programs),
+            payer=payer,
+            transport=transport,
+            labour_intensive=labour_intensive,
+            contract_value=contract_value,
+            contract_months=contract_months,
+            jht_amount=jht_amount,
+        )
+        bill = calculate(membership, _tree(rules_dir))
+    if as_json:
+        typer.echo(json.dumps(bill.to_json(), ensure_ascii=False))
+        return
+    out.print(_bill_table(bill, f"Iuran {bill.segment.upper()} {bill.period}", lang))
+    if bill.has_unverified:
+        out.print("[yellow]Baris bertanda 'belum diverifikasi' memakai parameter berstatus unverified.[/]")
+
+
+@app.command()
+def due(
+    segment: Annotated[str, typer.Option(help="pu or bpu")],
+    period: Annotated[str, typer.Option(help="Contribution month, YYYY-MM")],
+    paid_on: Annotated[str | None, typer.Option(help="Payment date YYYY-MM-DD, to compute the fine")] = None,
+    amount: Annotated[int, typer.Option(help="Unpaid contribution in rupiah, for the fine")] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    rules_dir: RulesDir = None,
+) -> None:
+    """The due date of a month's contribution and, given a payment date, the late-payment fine."""
+    with _domain_errors():
+        tree = _tree(rules_dir)
+        p = _period(period)
+        result: dict[str, Any] = {
+            "segment": segment,
+            "period": str(p),
+            "due": deadlines.due_date(segment, p, tree).isoformat(),
+        }
+        if paid_on is not None:
+            try:
+                paid = dt.date.fromisoformat(paid_on)
+            except ValueError:
+                raise InvalidInput([FieldProblem("paid_on", "must be a date YYYY-MM-DD", value=paid_on)]) from None
+            f = deadlines.fine(segment, p, amount, paid, tree)
+            result |= {
+                "paid_on": paid.isoformat(),
+                "months_late": f.months_late,
+                "fine": f.amount,
+                "rate_per_month": f.rate_per_month,
+                "reference": f.reference,
+                "status": f.status,
+            }
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        out.print(f"{key:>15}: {rupiah(value) if key == 'fine' else value}", highlight=False)
+
+
+@app.command()
+def benefit(
+    kind: Annotated[str, typer.Argument(help="jkm, jkk-death or jkp")],
+    period: Annotated[str, typer.Option(help="Month of the event, YYYY-MM")],
+    wage: Annotated[int, typer.Option(help="Monthly wage (jkk-death, jkp)")] = 0,
+    membership_months: Annotated[int, typer.Option(help="Months of membership (jkm scholarship)")] = 0,
+    children: Annotated[int, typer.Option(help="Number of children (jkm scholarship)")] = 0,
+    rules_dir: RulesDir = None,
+) -> None:
+    """Benefit amounts under the rules in force in the month of the event."""
+    with _domain_errors():
+        tree = _tree(rules_dir)
+        p = _period(period)
+        calculators: dict[str, Callable[[], benefits.Benefit]] = {
+            "jkm": lambda: benefits.jkm(p, membership_months, children, tree),
+            "jkk-death": lambda: benefits.jkk_death(p, wage, tree),
+            "jkp": lambda: benefits.jkp_schedule(p, wage, tree),
+        }
+        if kind not in calculators:
+            raise InvalidInput([FieldProblem("kind", f"expected one of {', '.join(calculators)}", value=kind)])
+        result = calculators[kind]()
+    for name, value in result.components.items():
+        out.print(f"{name:>22}: {rupiah(int(value)) if 'children' not in name else int(value)}", highlight=False)
+    out.print(f"{'total':>22}: [bold]{rupiah(int(result.total))}[/]", highlight=False)
+    out.print(
+        f"{'dasar hukum':>22}: {'; '.join(result.references)}" + (" (unverified)" if result.unverified else ""),
+        highlight=False,
+    )
+
+
+def _show_value(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_show_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return (
+            "; ".join(_show_value(v) for v in value)
+            if value and isinstance(value[0], dict)
+            else ",".join(map(str, value))
+        )
+    return "—" if value is None else str(value)
+
+
+def _parameter_table(params: list[Parameter], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("Parameter", "Berlaku", "Nilai", "Satuan", "Dasar hukum", "Status"):
+        table.add_column(col, overflow="fold")
+    for param in params:
+        latest = param.values[-1]
+        status = "[yellow]unverified[/]" if any(not v.verified for v in param.values) else "verified"
+        table.add_row(
+            param.path,
+            latest.start.isoformat(),
+            _show_value(latest.value),
+            param.unit or "mixed",
+            latest.reference,
+            status,
+        )
+    return table
+
+
+@rules_app.command("check")
+def rules_check(rules_dir: RulesDir = None) -> None:
+    """Validate the parameter tree: schema, references, dates, and cross-parameter consistency."""
+    with _domain_errors():
+        tree = _tree(rules_dir)
+        report = check_tree(tree)
+    out.print(
+        f"OK: {report.parameters} parameters, {report.values} dated values, "
+        f"{report.unverified} unverified, checked {report.months_checked} months "
+        f"({report.first_month} … {report.last_month}).",
+        highlight=False,
+    )
+
+
+@rules_app.command("list")
+def rules_list(rules_dir: RulesDir = None) -> None:
+    """Every parameter with its latest value, reference and verification status."""
+    with _domain_errors():
+        tree = _tree(rules_dir)
+    out.print(_parameter_table(list(tree), f"Parameter ({len(tree)}) — {tree.directory}"))
+
+
+@rules_app.command("show")
+def rules_show(path: str, rules_dir: RulesDir = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A parameter's whole history with citations and unverified marks."""
+    with _domain_errors():
+        param = _tree(rules_dir)[path]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "path": param.path,
+                    "description": param.description,
+                    "unit": param.unit,
+                    "values": [
+                        {
+                            "from": v.start.isoformat(),
+                            "value": _show_value(v.value),
+                            "reference": v.reference,
+                            "status": v.status,
+                            "note": v.note,
+                        }
+                        for v in param.values
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    out.print(f"[bold]{param.path}[/] — {param.description} (unit: {param.unit or 'mixed'}; file {param.source})")
+    table = Table()
+    for col in ("Berlaku mulai", "Nilai", "Dasar hukum", "Status", "Catatan"):
+        table.add_column(col, overflow="fold")
+    for v in param.values:
+        status = "verified" if v.verified else "[yellow]unverified[/]"
+        table.add_row(v.start.isoformat(), _show_value(v.value), v.reference, status, v.note or "")
+    out.print(table)
+
+
+DEMO_CASES: list[tuple[str, Membership]] = [
+    *[
+        (
+            f"Pekerja PU, risiko {rc.replace('_', ' ')}, upah Rp8.000.000, perusahaan besar",
+            Membership("pu", Period(2024, 5), wage=8_000_000, risk_class=rc, employer_size="besar"),
+        )
+        for rc in ("sangat_rendah", "rendah", "sedang", "tinggi", "sangat_tinggi")
+    ],
+    (
+        "Pekerja PU usaha mikro, upah Rp2.500.000",
+        Membership("pu", Period(2024, 5), wage=2_500_000, risk_class="rendah", employer_size="mikro"),
+    ),
+    (
+        "Pedagang pasar (BPU) dengan JHT, penghasilan Rp2.000.000",
+        Membership("bpu", Period(2024, 5), income=2_000_000, programs=("jkk", "jkm", "jht")),
+    ),
+    ("Pekerja rentan (BPU) dibayar APBD, paket minimum", Membership("bpu", Period(2024, 5), payer="apbd")),
+    (
+        "Pengemudi ojek daring (BPU transportasi) saat PP 50/2025",
+        Membership("bpu", Period(2026, 2), income=3_000_000, transport=True),
+    ),
+    ("Proyek Jakon, nilai kontrak Rp2.000.000.000", Membership("jakon", Period(2024, 5), contract_value=2_000_000_000)),
+    ("PMI, kontrak 24 bulan", Membership("pmi", Period(2024, 5), contract_months=24)),
+]
+
+
+@app.command()
+def demo(rules_dir: RulesDir = None) -> None:
+    """Show the calculator on typical workers, and the parameter table with its citations."""
+    with _domain_errors():
+        tree = _tree(rules_dir)
+        report = check_tree(tree)
+        for title, membership in DEMO_CASES:
+            out.print(_bill_table(calculate(membership, tree), f"{title} — {membership.period}"))
+            out.print()
+    out.print(_parameter_table(list(tree), "Parameter iuran dan manfaat (dasar hukum dan status)"))
+    out.print(f"Parameter tree valid: {report.parameters} parameters, {report.unverified} unverified values.")

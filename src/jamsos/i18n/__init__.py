@@ -1,0 +1,1 @@
+"""Indonesian (default) and English presentation of numbers, money and rates."""

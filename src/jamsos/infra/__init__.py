@@ -1,0 +1,1 @@
+"""Connections to the outside: settings (and later the database and compute engines)."""

@@ -1,0 +1,1 @@
+"""Rules as code: dated, cited parameters and pure vectorised formulas for contributions and benefits."""

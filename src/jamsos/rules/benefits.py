@@ -1,0 +1,175 @@
+"""Benefit calculators (JKM, JKK death, JKP, JP, JHT) over the same dated, cited parameters.
+
+Functions take NumPy arrays where a population is natural (wages, months), so the fund projection
+can use them for millions of cases; scalars work as 0-d inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from jamsos.kernel.errors import FieldProblem, InvalidInput
+from jamsos.kernel.period import Period
+from jamsos.rules.formulas import RATE_SCALE, rate_units
+from jamsos.rules.tree import ParameterTree
+
+I64 = npt.NDArray[np.int64]
+
+
+def _ints(name: str, value: Any) -> I64:
+    arr = np.asarray(value, dtype=np.int64)
+    if (arr < 0).any():
+        raise InvalidInput([FieldProblem(name, "must not be negative")])
+    return arr
+
+
+def _mul(basis: I64, units: int) -> I64:
+    return (basis * units + RATE_SCALE // 2) // RATE_SCALE
+
+
+@dataclass(frozen=True)
+class Benefit:
+    """Components of a benefit in rupiah with the references used."""
+
+    components: dict[str, Any]
+    total: Any
+    references: tuple[str, ...]
+    unverified: bool
+
+
+def jkm(period: Period, membership_months: Any, children: Any, tree: ParameterTree) -> Benefit:
+    """JKM death benefit: lump sum + periodic + funeral, plus scholarship after the minimum membership."""
+    amounts = tree["benefits.jkm.amounts"].require(period)
+    scholarship = tree["benefits.jkm.scholarship"].require(period)
+    months, kids = _ints("membership_months", membership_months), _ints("children", children)
+    s = scholarship.value
+    eligible = (months >= s["min_membership_months"]) & (kids > 0)
+    school = np.where(eligible, s["max_total"], 0).astype(np.int64)
+    base = amounts.value["lump_sum"] + amounts.value["periodic"] + amounts.value["funeral"]
+    comps = dict(amounts.value) | {
+        "scholarship_max": school,
+        "scholarship_children": np.minimum(kids, s["max_children"]),
+    }
+    return Benefit(
+        comps,
+        base + school,
+        (amounts.reference, scholarship.reference),
+        not (amounts.verified and scholarship.verified),
+    )
+
+
+def jkk_death(period: Period, wage: Any, tree: ParameterTree) -> Benefit:
+    """JKK death by work accident: multiple x monthly wage + periodic + funeral; no minimum period."""
+    p = tree["benefits.jkk.death"].require(period)
+    w = _ints("wage", wage)
+    lump = w * p.value["wage_multiple"]
+    total = lump + p.value["periodic"] + p.value["funeral"]
+    return Benefit(
+        {"lump_sum": lump, "periodic": p.value["periodic"], "funeral": p.value["funeral"]},
+        total,
+        (p.reference,),
+        not p.verified,
+    )
+
+
+def jkp_schedule(period: Period, wage: Any, tree: ParameterTree) -> Benefit:
+    """JKP cash benefit month by month under the regime in force when the job was lost."""
+    rates = tree["benefits.jkp.replacement_rates"].require(period)
+    cap = tree["benefits.jkp.wage_cap"].require(period)
+    basis = np.minimum(_ints("wage", wage), cap.value)
+    months: dict[str, Any] = {}
+    total = np.zeros_like(basis)
+    for row in rates.value:
+        units = rate_units(row["rate"])
+        for m in range(row["from_month"], row["to_month"] + 1):
+            months[f"month_{m}"] = _mul(basis, units)
+            total = total + months[f"month_{m}"]
+    return Benefit(months, total, (rates.reference, cap.reference), not (rates.verified and cap.verified))
+
+
+@dataclass(frozen=True)
+class Pension:
+    """JP outcome: a monthly pension (``kind == "pension"``) or a lump sum."""
+
+    kind: str
+    monthly: int
+    lump_sum: int
+    references: tuple[str, ...]
+    unverified: bool
+
+
+def jp(
+    period: Period, months_contributed: int, average_indexed_wage: int, accumulated_balance: int, tree: ParameterTree
+) -> Pension:
+    """JP at pension age: 1 % x years x average indexed wage (bounded) after 180 months, else the balance."""
+    months = int(_ints("months_contributed", months_contributed))
+    wage = int(_ints("average_indexed_wage", average_indexed_wage))
+    balance = int(_ints("accumulated_balance", accumulated_balance))
+    minimum = tree["benefits.jp.minimum_months"].require(period)
+    if months < minimum.value:
+        return Pension("lump_sum", 0, balance, (minimum.reference,), not minimum.verified)
+    accrual = tree["benefits.jp.accrual_rate"].require(period)
+    bounds = tree["benefits.jp.benefit_bounds"].require(period)
+    raw = Decimal(accrual.value) * Decimal(months) / 12 * wage
+    monthly = int(raw.quantize(Decimal(1), rounding="ROUND_HALF_UP"))
+    monthly = min(max(monthly, bounds.value["minimum"]), bounds.value["maximum"])
+    refs = (minimum.reference, accrual.reference, bounds.reference)
+    return Pension("pension", monthly, 0, refs, not (minimum.verified and accrual.verified and bounds.verified))
+
+
+def jp_pension_age(period: Period, tree: ParameterTree) -> int:
+    return int(tree.value("benefits.jp.pension_age", period))
+
+
+def jht_balance(
+    contributions: Mapping[Period, int], returns: Mapping[int, Decimal] | None, until: Period, tree: ParameterTree
+) -> dict[int, int]:
+    """JHT balance at each year end: contributions plus the yearly development return.
+
+    A contribution earns the year's return pro rata for the months it was held (a contribution
+    for month m earns (12 - m)/12 of the year's rate in its own year). Returns not given are taken
+    from ``benefits.jht.declared_returns``; a year with neither is an error naming the year.
+    """
+    declared: dict[int, Decimal] = {}
+    table = tree["benefits.jht.declared_returns"].require(until)
+    for row in table.value:
+        declared[int(row["year"])] = Decimal(row["rate"])
+    given = dict(returns or {})
+    by_year: dict[int, list[tuple[Period, int]]] = {}
+    for p, amount in sorted(contributions.items()):
+        if amount < 0:
+            raise InvalidInput([FieldProblem("contributions", "must not be negative", value=amount)])
+        by_year.setdefault(p.year, []).append((p, amount))
+    if not by_year:
+        return {}
+    balance = Decimal(0)
+    out: dict[int, int] = {}
+    for year in range(min(by_year), until.year + 1):
+        rate = given.get(year, declared.get(year))
+        if rate is None:
+            raise InvalidInput([FieldProblem("returns", f"no JHT development return for {year}; pass it explicitly")])
+        interest = balance * rate
+        for p, amount in by_year.get(year, []):
+            if p <= until:
+                interest += Decimal(amount) * rate * Decimal(12 - p.month) / 12
+                balance += amount
+        balance += interest.quantize(Decimal(1), rounding="ROUND_HALF_UP")
+        out[year] = int(balance)
+    return out
+
+
+def temporary_incapacity(period: Period, wage: int, month: int, tree: ParameterTree) -> int:
+    """JKK temporary incapacity (STMB) payment for the given month of incapacity."""
+    p = tree["benefits.jkk.temporary_incapacity"].require(period)
+    rows: Sequence[Mapping[str, Any]] = p.value
+    for row in rows:
+        hi = row["to_month"]
+        if row["from_month"] <= month and (hi is None or month <= hi):
+            return int(_mul(np.asarray(wage, dtype=np.int64), rate_units(row["rate"])))
+    raise InvalidInput([FieldProblem("month", "outside the incapacity schedule", value=month)])
