@@ -27,7 +27,7 @@ app = typer.Typer(help="jamsos: employment social security (BPJS Ketenagakerjaan
 rules_app = typer.Typer(help="The dated, cited parameter tree.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 # One table mapping domain error codes to exit codes (DESIGN §4).
 EXIT_CODES = {"invalid_input": 2, "parameter_missing": 3, "invalid_parameters": 4, "unknown_parameter": 5}

@@ -27,7 +27,7 @@ I8 = npt.NDArray[np.int8]
 B = npt.NDArray[np.bool_]
 
 RATE_SCALE = 10**8
-NO_RATE = np.iinfo(np.int64).min
+NO_RATE = np.iinfo(np.int32).min
 NO_BASIS = -1
 MAX_WAGE = 10**11  # int64 safety bound (Rp100 billion a month), not a rule
 MAX_CONTRACT_VALUE = 10**13  # int64 safety bound (Rp10 trillion), not a rule
@@ -143,14 +143,14 @@ class Citation:
 class BillLines:
     """Bill lines as columns; ``row`` points into the MembershipBatch (0-based)."""
 
-    row: I64
+    row: I32
     program: I8
     payer: I8
     kind: I8
     amount: I64
-    rate: I64
+    rate: I32
     basis: I64
-    cite: I32
+    cite: npt.NDArray[np.int16]
     citations: list[Citation] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -163,8 +163,12 @@ class BillLines:
         return {c.PAYERS[i]: int(v) for i, v in enumerate(sums) if v != 0}
 
     def row_totals(self, n_rows: int) -> I64:
+        order = np.argsort(self.row, kind="stable")
+        rows, amounts = self.row[order], self.amount[order]
         out = np.zeros(n_rows, dtype=np.int64)
-        np.add.at(out, self.row, self.amount)
+        if rows.size:
+            starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+            out[rows[starts]] = np.add.reduceat(amounts, starts)
         return out
 
     def unverified(self) -> B:
@@ -240,10 +244,23 @@ class _Engine:
         else:
             self.pmin, self.pidx, self.nper = 0, np.zeros(0, np.int32), 0
         self.problems: list[FieldProblem] = []
+        self._pcache: dict[int, tuple[Any, Any]] = {}
 
     # ---- parameters as per-period lookup tables --------------------------------------------
+    def _periods_of(self, rows: Any) -> Any:
+        """Period indices of ``rows`` (cached per rows array; a broadcast zero when there is one period)."""
+        if self.nper == 1:
+            return np.broadcast_to(np.int32(0), self.pidx[rows].shape if isinstance(rows, slice) else rows.shape)
+        key = id(rows)
+        hit = self._pcache.get(key)
+        if hit is None or hit[0] is not rows:
+            hit = self._pcache[key] = (rows, self.pidx[rows])
+        return hit[1]
+
     def _present(self, rows: Any) -> list[int]:
-        counts = np.bincount(self.pidx[rows], minlength=self.nper)
+        if self.nper == 1:
+            return [0] if np.size(self.pidx[rows] if isinstance(rows, slice) else rows) else []
+        counts = np.bincount(self._periods_of(rows), minlength=self.nper)
         return [int(i) for i in np.flatnonzero(counts)]
 
     def _cite(self, path: str, period: Period, nullable: bool = False) -> tuple[Any, int]:
@@ -264,7 +281,11 @@ class _Engine:
             value, cid = self._cite(path, Period.from_ordinal(self.pmin + i), nullable)
             vals[i] = -1 if value is None else convert(value)
             cites[i] = cid
-        return vals[self.pidx[rows]], cites[self.pidx[rows]]
+        if self.nper == 1:
+            shape = np.shape(rows)
+            return np.broadcast_to(vals[0], shape), np.broadcast_to(cites[0], shape)
+        p = self._periods_of(rows)
+        return vals[p], cites[p]
 
     def lut_keyed(self, path: str, rows: Any, key_codes: Any, keys: tuple[str, ...], convert: Any) -> tuple[I64, I32]:
         vals = np.zeros((max(self.nper, 1), len(keys)), dtype=np.int64)
@@ -273,7 +294,9 @@ class _Engine:
             value, cid = self._cite(path, Period.from_ordinal(self.pmin + i))
             vals[i] = [convert(value[k]) for k in keys]
             cites[i] = cid
-        p = self.pidx[rows]
+        if self.nper == 1:
+            return vals[0][key_codes], np.broadcast_to(cites[0], np.shape(rows))
+        p = self._periods_of(rows)
         return vals[p, key_codes], cites[p]
 
     def period_value(self, path: str, i: int, nullable: bool = False) -> tuple[Any, int]:
@@ -283,21 +306,22 @@ class _Engine:
     def add(
         self, rows: Any, program: Any, payer: Any, kind: int, amount: Any, rate: Any, basis: Any, cite: Any
     ) -> None:
-        k = int(np.size(rows))
-        if k == 0:
+        """Queue lines; scalar columns stay scalars until the single final copy."""
+        if np.size(rows) == 0:
             return
-        self.parts.append(
-            (
-                np.asarray(rows, dtype=np.int64),
-                _col(k, program, np.int8),
-                _col(k, payer, np.int8),
-                np.full(k, kind, dtype=np.int8),
-                _col(k, amount, np.int64),
-                _col(k, rate, np.int64),
-                _col(k, basis, np.int64),
-                _col(k, cite, np.int32),
-            )
-        )
+        self.parts.append((rows, program, payer, kind, amount, rate, basis, cite))
+
+    def _build(self) -> BillLines:
+        lengths = [int(np.size(part[0])) for part in self.parts]
+        dtypes = (np.int32, np.int8, np.int8, np.int8, np.int64, np.int32, np.int64, np.int16)
+        cols = [np.empty(sum(lengths), dtype=dt) for dt in dtypes]
+        start = 0
+        for part, k in zip(self.parts, lengths, strict=True):
+            for col, value in zip(cols, part, strict=True):
+                col[start : start + k] = value
+            start += k
+        row, program, payer, kind, amount, rate, basis, cite = cols
+        return BillLines(row, program, payer, kind, amount, rate, basis, cite, citations=self.citations)
 
     def problem(self, mask: Any, fld: str, message: str, values: Any = None) -> None:
         bad = np.flatnonzero(mask)
@@ -326,14 +350,7 @@ class _Engine:
             self._bpu(np.flatnonzero(seg == c.BPU), mask)
             self._jakon(np.flatnonzero(seg == c.JAKON))
             self._pmi(np.flatnonzero(seg == c.PMI), mask)
-        if self.parts:
-            cols = [np.concatenate(col) for col in zip(*self.parts, strict=True)]
-        else:
-            cols = [
-                np.zeros(0, dt) for dt in (np.int64, np.int8, np.int8, np.int8, np.int64, np.int64, np.int64, np.int32)
-            ]
-        row, program, payer, kind, amount, rate, basis, cite = cols
-        return BillLines(row, program, payer, kind, amount, rate, basis, cite, citations=self.citations)
+        return self._build()
 
     def _validate(self) -> None:
         b, seg = self.b, self.b.segment
@@ -412,8 +429,6 @@ class _Engine:
 
     def _effective_programs(self) -> npt.NDArray[np.uint8]:
         b, seg = self.b, self.b.segment
-        if self.problems:
-            return b.programs
         mask = b.programs.astype(np.int64)
         explicit = mask.copy()
         all_rows = np.arange(self.n)
@@ -561,7 +576,7 @@ class _Engine:
             codes_, _ = self.period_value("reliefs.pp50_2025.excluded_payers", i)
             excluded[:] = False
             excluded[[c.PAYER_SOURCES.index(s) for s in codes_]] = True
-            in_period = self.pidx[rows] == i
+            in_period = self._periods_of(rows) == i
             for transport, path in (
                 (True, "reliefs.pp50_2025.bpu_transport_discount"),
                 (False, "reliefs.pp50_2025.bpu_other_discount"),
@@ -586,7 +601,7 @@ class _Engine:
         value = self.b.contract_value[by_value]
         jkk_total = np.zeros(by_value.size, dtype=np.int64)
         jkm_total = np.zeros(by_value.size, dtype=np.int64)
-        pidx = self.pidx[by_value]
+        pidx = self._periods_of(by_value)
         for i in self._present(by_value):
             brackets, cid = self.period_value("jakon.contract_value_brackets", i)
             in_period = np.flatnonzero(pidx == i)
@@ -620,7 +635,7 @@ class _Engine:
         amount, cite = self.lut("pmi.pre_departure_amount", rows)
         self.add(rows, c.JKK_JKM, payer, c.CONTRIBUTION, amount, NO_RATE, NO_BASIS, cite)
         months = self.b.contract_months[rows].astype(np.int64)
-        pidx = self.pidx[rows]
+        pidx = self._periods_of(rows)
         for i in self._present(rows):
             rule, _ = self.period_value("pmi.package_choice", i)
             if rule != "longest_not_exceeding_plus_extra_months":
@@ -672,7 +687,7 @@ class _Engine:
             segments, _ = self.period_value("reliefs.pp49_2020.segments", i)
             if c.SEGMENTS[segment] not in segments:
                 continue
-            sel = np.flatnonzero(self.pidx[rows] == i)
+            sel = np.flatnonzero(self._periods_of(rows) == i)
             pay = np.broadcast_to(np.asarray(payer, dtype=np.int8), rows.shape)[sel]
             for program, base in ((c.JKK, jkk), (c.JKM, jkm)):
                 self._relief(rows[sel], program, pay, base[sel], "reliefs.pp49_2020.jkk_jkm_discount", c.RELIEF)
