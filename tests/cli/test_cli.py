@@ -12,8 +12,19 @@ from jamsos.cli.main import app
 from jamsos.rules.tree import DEFAULT_DIR
 
 runner = CliRunner()
-PU_ARGS = ["iuran", "--segment", "pu", "--wage", "8000000", "--risk-class", "rendah",
-           "--employer-size", "besar", "--period", "2024-05"]
+PU_ARGS = [
+    "iuran",
+    "--segment",
+    "pu",
+    "--wage",
+    "8000000",
+    "--risk-class",
+    "rendah",
+    "--employer-size",
+    "besar",
+    "--period",
+    "2024-05",
+]
 
 
 def test_iuran_json_has_the_stable_shape() -> None:
@@ -24,8 +35,14 @@ def test_iuran_json_has_the_stable_shape() -> None:
     assert (data["period"], data["segment"]) == ("2024-05", "pu")
     first = data["lines"][0]
     assert {k: first[k] for k in ("program", "payer", "amount", "rate", "basis", "reference", "status")} == {
-        "program": "JKK", "payer": "employer", "amount": 43200, "rate": "0.0054", "basis": 8000000,
-        "reference": "PP 44/2015 Pasal 16 ayat (1)", "status": "verified"}
+        "program": "JKK",
+        "payer": "employer",
+        "amount": 43200,
+        "rate": "0.0054",
+        "basis": 8000000,
+        "reference": "PP 44/2015 Pasal 16 ayat (1)",
+        "status": "verified",
+    }
     assert data["totals_by_payer"] == {"employer": 523200, "worker": 240000, "government": 11000}
     assert data["total"] == 774200
 
@@ -62,8 +79,13 @@ def test_rules_commands(tmp_path: Path) -> None:
     assert result.exit_code == 0 and result.stdout.startswith("OK:")
     result = runner.invoke(app, ["rules", "show", "pu.jp.wage_cap", "--json"])
     history = json.loads(result.stdout)["values"]
-    assert history[0] == {"from": "2015-07-01", "value": "7000000", "reference": "PP 45/2015 Pasal 28 ayat (4)",
-                          "status": "verified", "note": None}
+    assert history[0] == {
+        "from": "2015-07-01",
+        "value": "7000000",
+        "reference": "PP 45/2015 Pasal 28 ayat (4)",
+        "status": "verified",
+        "note": None,
+    }
     assert [v["status"] for v in history if v["from"] == "2021-03-01"] == ["unverified"]
     listing = runner.invoke(app, ["rules", "list"], env={"COLUMNS": "250"})
     assert "pu.jkk.rate_by_risk_class" in listing.stdout and "unverified" in listing.stdout
@@ -77,8 +99,10 @@ def test_rules_commands(tmp_path: Path) -> None:
 
 
 def test_due_and_fine() -> None:
-    result = runner.invoke(app, ["due", "--segment", "pu", "--period", "2024-05", "--paid-on", "2024-08-20",
-                                 "--amount", "1000000", "--json"])
+    result = runner.invoke(
+        app,
+        ["due", "--segment", "pu", "--period", "2024-05", "--paid-on", "2024-08-20", "--amount", "1000000", "--json"],
+    )
     data = json.loads(result.stdout)
     assert (data["due"], data["months_late"], data["fine"]) == ("2024-06-18", 3, 60000)
 

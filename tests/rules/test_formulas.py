@@ -23,16 +23,30 @@ def pu(period: Period, wage: int, risk: str = "rendah", size: str = "besar", **k
 
 
 memberships = st.one_of(
-    st.builds(pu, PERIODS, st.integers(1, 10**9), st.sampled_from(c.RISK_CLASSES), st.sampled_from(c.EMPLOYER_SIZES),
-              labour_intensive=st.booleans()),
-    st.builds(lambda p, i, jht, src, tr: Membership("bpu", p, income=i, programs=("jkk", "jkm", "jht") if jht else None,
-                                                    payer=src, transport=tr),
-              PERIODS, st.integers(0, 10**8), st.booleans(), st.sampled_from(["self", "apbd", "apbdes", "csr", "apbn"]),
-              st.booleans()),
+    st.builds(
+        pu,
+        PERIODS,
+        st.integers(1, 10**9),
+        st.sampled_from(c.RISK_CLASSES),
+        st.sampled_from(c.EMPLOYER_SIZES),
+        labour_intensive=st.booleans(),
+    ),
+    st.builds(
+        lambda p, i, jht, src, tr: Membership(
+            "bpu", p, income=i, programs=("jkk", "jkm", "jht") if jht else None, payer=src, transport=tr
+        ),
+        PERIODS,
+        st.integers(0, 10**8),
+        st.booleans(),
+        st.sampled_from(["self", "apbd", "apbdes", "csr", "apbn"]),
+        st.booleans(),
+    ),
     st.builds(lambda p, v: Membership("jakon", p, contract_value=v), PERIODS, st.integers(1, 10**12)),
-    st.builds(lambda p, m: Membership("pmi", p, contract_months=m),
-              st.builds(Period.from_ordinal, st.integers(Period(2023, 3).ordinal, Period(2027, 12).ordinal)),
-              st.integers(1, 60)),
+    st.builds(
+        lambda p, m: Membership("pmi", p, contract_months=m),
+        st.builds(Period.from_ordinal, st.integers(Period(2023, 3).ordinal, Period(2027, 12).ordinal)),
+        st.integers(1, 60),
+    ),
 )
 
 
@@ -56,8 +70,14 @@ def test_recomposition_moves_money_without_charging_anyone(tree: ParameterTree, 
 
 
 @FAST
-@given(PERIODS, st.integers(1, 5 * 10**8), st.integers(1, 10**7), st.sampled_from(c.RISK_CLASSES),
-       st.sampled_from(c.EMPLOYER_SIZES), st.booleans())
+@given(
+    PERIODS,
+    st.integers(1, 5 * 10**8),
+    st.integers(1, 10**7),
+    st.sampled_from(c.RISK_CLASSES),
+    st.sampled_from(c.EMPLOYER_SIZES),
+    st.booleans(),
+)
 def test_contributions_never_decrease_as_wage_rises(
     tree: ParameterTree, period: Period, wage: int, raise_: int, risk: str, size: str, li: bool
 ) -> None:
@@ -83,9 +103,9 @@ def test_jp_stops_growing_at_the_cap(tree: ParameterTree, period: Period, above:
 @given(st.lists(memberships, min_size=1, max_size=25))
 def test_a_batch_equals_its_rows_one_by_one(tree: ParameterTree, ms: list[Membership]) -> None:
     batches = [m.to_batch() for m in ms]
-    batch = MembershipBatch(**{
-        name: np.concatenate([getattr(b, name) for b in batches]) for name in MembershipBatch.__dataclass_fields__
-    })
+    batch = MembershipBatch(
+        **{name: np.concatenate([getattr(b, name) for b in batches]) for name in MembershipBatch.__dataclass_fields__}
+    )
     lines = compute_lines(batch, tree)
     totals = lines.row_totals(len(ms))
     for i, m in enumerate(ms):
@@ -97,8 +117,12 @@ def test_a_batch_equals_its_rows_one_by_one(tree: ParameterTree, ms: list[Member
 
 def test_batch_errors_name_every_bad_row_and_field(tree: ParameterTree) -> None:
     batch = MembershipBatch.build(
-        [c.PU, c.PU, c.BPU, c.PU], Period(2024, 5).ordinal, n=4,
-        wage=[5_000_000, -3, 0, 0], risk_class=[1, 1, c.MISSING, 1], employer_size=[3, 3, c.MISSING, 3],
+        [c.PU, c.PU, c.BPU, c.PU],
+        Period(2024, 5).ordinal,
+        n=4,
+        wage=[5_000_000, -3, 0, 0],
+        risk_class=[1, 1, c.MISSING, 1],
+        employer_size=[3, 3, c.MISSING, 3],
         programs=[0, 0, c.BIT["jkk"] | c.BIT["jkm"] | c.BIT["jp"], 0],
     )
     with pytest.raises(InvalidInput) as info:
@@ -112,11 +136,15 @@ def test_unverified_parameters_show_on_their_lines(tree: ParameterTree) -> None:
     bill = calculate(pu(Period(2021, 5), 20_000_000), tree)  # the 2021 JP cap is [D/M]
     jp = [ln for ln in bill.lines if ln["program"] == "JP" and ln["kind"] == "contribution"]
     assert jp and all(ln["basis"] == 8_754_600 for ln in jp)
-    assert any(ln["status"] == "verified" for ln in jp)  # the rate is verified; the cap is carried below
-    lines = compute_lines(pu(Period(2021, 5), 20_000_000).to_batch(), tree)
-    table = lines.to_arrow()
-    assert set(table.column_names) >= {"program", "payer", "kind", "amount", "rate_units", "basis", "reference", "status"}
+    assert all(ln["status"] == "unverified" and "pu.jp.wage_cap" in ln["parameter"] for ln in jp)
+    jkk = [ln for ln in bill.lines if ln["program"] == "JKK" and ln["kind"] == "contribution"]
+    assert [ln["status"] for ln in jkk] == ["verified"]
+    bpu = calculate(Membership("bpu", Period(2024, 5), income=1_000_000), tree)  # tier steps are [M]
+    assert [ln["status"] for ln in bpu.lines if ln["program"] == "JKK"] == ["unverified"]
+    table = compute_lines(pu(Period(2021, 5), 20_000_000).to_batch(), tree).to_arrow()
+    assert set(table.column_names) >= {"program", "payer", "kind", "amount", "rate_units", "basis", "status"}
     assert int(np.sum(table.column("amount").to_numpy())) == bill.total
+    assert "unverified" in table.column("status").to_pylist()
 
 
 def test_a_reform_is_an_edited_tree(tree: ParameterTree, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -126,11 +154,16 @@ def test_a_reform_is_an_edited_tree(tree: ParameterTree, tmp_path) -> None:  # t
 
     shutil.copytree(DEFAULT_DIR, tmp_path / "reform")
     pu_file = tmp_path / "reform" / "pu.yaml"
-    pu_file.write_text(pu_file.read_text().replace(
-        "{from: 2026-03-01, value: 11_086_300,",
-        "{from: 2026-01-01, value: 15_000_000, reference: \"what-if\", status: unverified}\n"
-        "      - {from: 2026-03-01, value: 15_000_000,"))
+    pu_file.write_text(
+        pu_file.read_text().replace(
+            "{from: 2026-03-01, value: 11_086_300,",
+            '{from: 2026-01-01, value: 15_000_000, reference: "what-if", status: unverified}\n'
+            "      - {from: 2026-03-01, value: 15_000_000,",
+        )
+    )
     reform = load_parameters(tmp_path / "reform")
     base = calculate(pu(Period(2026, 6), 20_000_000), tree)
     what_if = calculate(pu(Period(2026, 6), 20_000_000), reform)
-    assert what_if.totals_by_payer["employer"] - base.totals_by_payer["employer"] == 2 * (15_000_000 - 11_086_300) // 100
+    assert (
+        what_if.totals_by_payer["employer"] - base.totals_by_payer["employer"] == 2 * (15_000_000 - 11_086_300) // 100
+    )

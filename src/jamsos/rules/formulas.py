@@ -273,7 +273,7 @@ class _Engine:
             self.citations.append(Citation(path, pv.start.isoformat(), pv.reference, pv.status))
         return pv.value, cid
 
-    def lut(self, path: str, rows: Any, convert: Any = int, nullable: bool = False) -> tuple[I64, I32]:
+    def lut(self, path: str, rows: Any, convert: Any = int, nullable: bool = False) -> tuple[Any, Any]:
         """Per-period values (converted to int64; -1 where null) and citation ids, for rows' periods."""
         vals = np.zeros(max(self.nper, 1), dtype=np.int64)
         cites = np.zeros(max(self.nper, 1), dtype=np.int32)
@@ -299,6 +299,33 @@ class _Engine:
         p = self._periods_of(rows)
         return vals[p, key_codes], cites[p]
 
+    def combine(self, a: Any, b: Any) -> Any:
+        """Citation ids for lines resting on two parameters (e.g. a rate and a cap): both references, worst status."""
+        if a.size == 0:
+            return a
+        if a.strides == (0,) and b.strides == (0,):
+            return np.broadcast_to(np.int32(self._pair(int(a[0]), int(b[0]))), a.shape)
+        uniq, inverse = np.unique(a.astype(np.int64) * 65536 + b, return_inverse=True)
+        ids = np.asarray([self._pair(int(k) // 65536, int(k) % 65536) for k in uniq], dtype=np.int32)
+        return ids[inverse]
+
+    def _pair(self, i: int, j: int) -> int:
+        key = (f"#{i}", f"#{j}")
+        cid = self.cite_ids.get(key)
+        if cid is None:
+            ci, cj = self.citations[i], self.citations[j]
+            status = "verified" if ci.status == cj.status == "verified" else "unverified"
+            cid = self.cite_ids[key] = len(self.citations)
+            self.citations.append(
+                Citation(
+                    f"{ci.parameter} + {cj.parameter}",
+                    max(ci.start, cj.start),
+                    f"{ci.reference}; {cj.reference}",
+                    status,
+                )
+            )
+        return cid
+
     def period_value(self, path: str, i: int, nullable: bool = False) -> tuple[Any, int]:
         return self._cite(path, Period.from_ordinal(self.pmin + i), nullable)
 
@@ -321,7 +348,7 @@ class _Engine:
                 col[start : start + k] = value
             start += k
         row, program, payer, kind, amount, rate, basis, cite = cols
-        return BillLines(row, program, payer, kind, amount, rate, basis, cite, citations=self.citations)
+        return BillLines(row, program, payer, kind, amount, rate, basis, cite, citations=self.citations)  # type: ignore[arg-type]
 
     def problem(self, mask: Any, fld: str, message: str, values: Any = None) -> None:
         bad = np.flatnonzero(mask)
@@ -510,12 +537,15 @@ class _Engine:
             r = rows[sel]
             prefix = "pu.jht" if program == c.JHT else "pu.jp"
             basis = wage[sel]
+            cap_cite = None
             if program == c.JP:
-                cap, _ = self.lut("pu.jp.wage_cap", r)
+                cap, cap_cite = self.lut("pu.jp.wage_cap", r)
                 basis = np.minimum(basis, cap)
             amounts = []
             for payer, name in ((c.EMPLOYER, "employer_rate"), (c.WORKER, "worker_rate")):
                 rate, cite = self.lut(f"{prefix}.{name}", r, rate_units)
+                if cap_cite is not None:
+                    cite = self.combine(cite, cap_cite)
                 amount = self.mul(basis, rate)
                 self.add(r, program, payer, c.CONTRIBUTION, amount, rate, basis, cite)
                 amounts.append((payer, amount))
@@ -526,15 +556,17 @@ class _Engine:
         sel = np.flatnonzero(m & c.BIT["jkp"])
         if sel.size:
             r = rows[sel]
-            cap, _ = self.lut("jkp.wage_cap", r)
+            cap, cap_cite = self.lut("jkp.wage_cap", r)
             basis = np.minimum(wage[sel], cap)
             rate, cite = self.lut("jkp.government_rate", r, rate_units)
+            cite = self.combine(cite, cap_cite)
             self.add(r, c.JKP, c.GOVERNMENT, c.CONTRIBUTION, self.mul(basis, rate), rate, basis, cite)
             for source, net, path in (
                 (c.JKK, jkk_net, "jkp.recomposition_from_jkk_rate"),
                 (c.JKM, jkm_net, "jkp.recomposition_from_jkm_rate"),
             ):
                 rate, cite = self.lut(path, r, rate_units)
+                cite = self.combine(cite, cap_cite)
                 moved = np.minimum(self.mul(basis, rate), net[sel])
                 keep = np.flatnonzero(moved > 0)
                 self.add(
@@ -556,10 +588,11 @@ class _Engine:
             return
         income = self.b.income[rows]
         lowest, _ = self.lut("bpu.income_tier", rows, lambda v: v["lowest"])
-        step, _ = self.lut("bpu.income_tier", rows, lambda v: v["step"])
+        step, tier_cite = self.lut("bpu.income_tier", rows, lambda v: v["step"])
         tier = np.where(income <= lowest, lowest, lowest + (income - lowest) // np.maximum(step, 1) * step)
         payer = np.asarray(c.SOURCE_PAYER, dtype=np.int8)[self.b.payer_source[rows]]
         rate, cite = self.lut("bpu.jkk_rate", rows, rate_units)
+        cite = self.combine(cite, tier_cite)
         jkk = self.mul(tier, rate)
         self.add(rows, c.JKK, payer, c.CONTRIBUTION, jkk, rate, tier, cite)
         flat, cite = self.lut("bpu.jkm_amount", rows)
@@ -568,6 +601,7 @@ class _Engine:
         if sel.size:
             r = rows[sel]
             rate, cite = self.lut("bpu.jht_rate", r, rate_units)
+            cite = self.combine(cite, tier_cite[sel])
             self.add(r, c.JHT, payer[sel], c.CONTRIBUTION, self.mul(tier[sel], rate), rate, tier[sel], cite)
         self._jkk_jkm_reliefs(rows, c.BPU, payer, jkk, flat)
         excluded = np.zeros(len(c.PAYER_SOURCES), dtype=bool)
