@@ -217,21 +217,21 @@ def _show_value(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def _parameter_table(params: list[Parameter], title: str) -> Table:
+def _parameter_table(params: list[Parameter], title: str, history: bool = False) -> Table:
+    """Latest value per parameter, or (``history``) every dated value with its citation."""
     table = Table(title=title, title_justify="left")
     for col in ("Parameter", "Berlaku", "Nilai", "Satuan", "Dasar hukum", "Status"):
         table.add_column(col, overflow="fold")
     for param in params:
-        latest = param.values[-1]
-        status = "[yellow]unverified[/]" if any(not v.verified for v in param.values) else "verified"
-        table.add_row(
-            param.path,
-            latest.start.isoformat(),
-            _show_value(latest.value),
-            param.unit or "mixed",
-            latest.reference,
-            status,
-        )
+        values = param.values if history else param.values[-1:]
+        for v in values:
+            if history:
+                status = "verified" if v.verified else "[yellow]unverified[/]"
+            else:
+                status = "[yellow]unverified[/]" if any(not x.verified for x in param.values) else "verified"
+            table.add_row(
+                param.path, v.start.isoformat(), _show_value(v.value), param.unit or "mixed", v.reference, status
+            )
     return table
 
 
@@ -323,11 +323,15 @@ DEMO_CASES: list[tuple[str, Membership]] = [
 @app.command()
 def demo(rules_dir: RulesDir = None) -> None:
     """Show the calculator on typical workers, and the parameter table with its citations."""
+    wide = Console(width=max(out.width, 170))
     with _domain_errors():
         tree = _tree(rules_dir)
         report = check_tree(tree)
         for title, membership in DEMO_CASES:
-            out.print(_bill_table(calculate(membership, tree), f"{title} — {membership.period}"))
-            out.print()
-    out.print(_parameter_table(list(tree), "Parameter iuran dan manfaat (dasar hukum dan status)"))
-    out.print(f"Parameter tree valid: {report.parameters} parameters, {report.unverified} unverified values.")
+            wide.print(_bill_table(calculate(membership, tree), f"{title} — {membership.period}"))
+            wide.print()
+    wide.print(_parameter_table(list(tree), "Parameter iuran dan manfaat: riwayat, dasar hukum, status", history=True))
+    wide.print(
+        f"Parameter tree valid: {report.parameters} parameters, {report.values} dated values, "
+        f"{report.unverified} unverified. Try: .venv/bin/jamsos iuran --help"
+    )

@@ -316,14 +316,9 @@ class _Engine:
             ci, cj = self.citations[i], self.citations[j]
             status = "verified" if ci.status == cj.status == "verified" else "unverified"
             cid = self.cite_ids[key] = len(self.citations)
-            self.citations.append(
-                Citation(
-                    f"{ci.parameter} + {cj.parameter}",
-                    max(ci.start, cj.start),
-                    f"{ci.reference}; {cj.reference}",
-                    status,
-                )
-            )
+            reference = ci.reference if ci.reference == cj.reference else f"{ci.reference}; {cj.reference}"
+            start = max(ci.start, cj.start)
+            self.citations.append(Citation(f"{ci.parameter} + {cj.parameter}", start, reference, status))
         return cid
 
     def period_value(self, path: str, i: int, nullable: bool = False) -> tuple[Any, int]:
