@@ -417,6 +417,9 @@ class _Engine:
             "PU contributions are paid by the employer and the worker",
             b.payer_source,
         )
+        self.problem(
+            jakon & (b.payer_source != c.SOURCE_EMPLOYER), "payer", "Jakon contributions are paid by the contractor"
+        )
         by_wage = jakon & (b.contract_value == 0)
         self.problem(
             by_wage & (b.wage <= 0),
