@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
-from jamsos.rules.formulas import RATE_SCALE, rate_units
+from jamsos.rules.formulas import apply_rate, rate_units
 from jamsos.rules.tree import ParameterTree
 
 I64 = npt.NDArray[np.int64]
@@ -27,10 +27,6 @@ def _ints(name: str, value: Any) -> I64:
     if (arr < 0).any():
         raise InvalidInput([FieldProblem(name, "must not be negative")])
     return arr
-
-
-def _mul(basis: I64, units: int) -> I64:
-    return (basis * units + RATE_SCALE // 2) // RATE_SCALE
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,7 @@ def jkp_schedule(period: Period, wage: Any, tree: ParameterTree) -> Benefit:
     for row in rates.value:
         units = rate_units(row["rate"])
         for m in range(row["from_month"], row["to_month"] + 1):
-            months[f"month_{m}"] = _mul(basis, units)
+            months[f"month_{m}"] = apply_rate(basis, units)
             total = total + months[f"month_{m}"]
     return Benefit(months, total, (rates.reference, cap.reference), not (rates.verified and cap.verified))
 
@@ -171,5 +167,5 @@ def temporary_incapacity(period: Period, wage: int, month: int, tree: ParameterT
     for row in rows:
         hi = row["to_month"]
         if row["from_month"] <= month and (hi is None or month <= hi):
-            return int(_mul(np.asarray(wage, dtype=np.int64), rate_units(row["rate"])))
+            return int(apply_rate(wage, rate_units(row["rate"])))
     raise InvalidInput([FieldProblem("month", "outside the incapacity schedule", value=month)])

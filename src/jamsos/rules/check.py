@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from jamsos.kernel.period import Period
 from jamsos.rules import codes as c
-from jamsos.rules.formulas import MembershipBatch, compute_lines, rate_units
+from jamsos.rules.formulas import MembershipBatch, apply_rate, compute_lines, rate_units
 from jamsos.rules.tree import InvalidParameters, ParameterMissing, ParameterTree
 
 _KEYED = {
@@ -102,9 +100,9 @@ def _select(batch: MembershipBatch, row: int) -> MembershipBatch:
 def _check_minimum_package(tree: ParameterTree, p: Period, problems: list[str]) -> None:
     package = tree.value("bpu.minimum_package", p)
     lowest = tree.value("bpu.income_tier", p)["lowest"]
-    jkk = int(np.int64(lowest) * rate_units(tree.value("bpu.jkk_rate", p)) // 10**8)
+    jkk = int(apply_rate(lowest, rate_units(tree.value("bpu.jkk_rate", p))))
     jkm = int(tree.value("bpu.jkm_amount", p))
-    jht = int(np.int64(lowest) * rate_units(tree.value("bpu.jht_rate", p)) // 10**8)
+    jht = int(apply_rate(lowest, rate_units(tree.value("bpu.jht_rate", p))))
     if jkk + jkm != package["jkk_jkm"]:
         problems.append(
             f"bpu.minimum_package in {p}: jkk_jkm {package['jkk_jkm']} != JKK {jkk} + JKM {jkm} at the lowest tier"

@@ -11,7 +11,7 @@ import holidays
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.rules import codes as c
-from jamsos.rules.formulas import RATE_SCALE, rate_units
+from jamsos.rules.formulas import apply_rate, rate_units
 from jamsos.rules.tree import ParameterTree
 
 _DUE_PARAMS = {c.PU: "deadlines.pu_due", c.BPU: "deadlines.bpu_due"}
@@ -85,5 +85,5 @@ def fine(segment: str, period: Period, unpaid: int, paid_on: dt.date, tree: Para
     applies = seg in tree.value("deadlines.fine_segments", period)
     late = months_late(due, paid_on, part_month_counts=bool(tree.value("deadlines.fine_part_month", period)))
     units = rate_units(param.value)
-    amount = (unpaid * units * late + RATE_SCALE // 2) // RATE_SCALE if applies else 0
+    amount = int(apply_rate(unpaid * late, units)) if applies else 0
     return Fine(due, paid_on, late, str(param.value), amount, param.reference, param.status)

@@ -42,6 +42,14 @@ def rate_units(rate: Decimal) -> int:
     return int(units)
 
 
+def apply_rate(basis: Any, units: Any) -> Any:
+    """round_half_up(basis x rate) in whole rupiah for non-negative inputs, exact in int64 (general.rounding)."""
+    b, u = np.asarray(basis, dtype=np.int64), np.asarray(units, dtype=np.int64)
+    if b.size and u.size and int(b.max()) * int(u.max()) > np.iinfo(np.int64).max - RATE_SCALE:
+        raise OverflowError("basis x rate exceeds int64; inputs exceed the supported bounds")
+    return (b * u + RATE_SCALE // 2) // RATE_SCALE
+
+
 def rate_text(units: int) -> str | None:
     """The decimal text of a rate numerator (``5400`` -> ``"0.0054"``); None for flat amounts."""
     if units == NO_RATE:
@@ -354,10 +362,7 @@ class _Engine:
     # ---- arithmetic --------------------------------------------------------------------------
     @staticmethod
     def mul(basis: I64, rate: I64) -> I64:
-        """round_half_up(basis * rate / RATE_SCALE) for non-negative inputs, exact in int64."""
-        if basis.size and rate.size and int(basis.max()) * int(rate.max()) > np.iinfo(np.int64).max - RATE_SCALE:
-            raise OverflowError("basis x rate exceeds int64; inputs exceed the supported bounds")
-        return (basis * rate + RATE_SCALE // 2) // RATE_SCALE
+        return apply_rate(basis, rate)  # type: ignore[no-any-return]
 
     # ---- pipeline ----------------------------------------------------------------------------
     def run(self) -> BillLines:
@@ -604,7 +609,6 @@ class _Engine:
         self._jkk_jkm_reliefs(rows, c.BPU, payer, jkk, flat)
         excluded = np.zeros(len(c.PAYER_SOURCES), dtype=bool)
         for i in self._present(rows):
-            # the exclusion list is dated too; a period may only mix sources, not lists
             codes_, _ = self.period_value("reliefs.pp50_2025.excluded_payers", i)
             excluded[:] = False
             excluded[[c.PAYER_SOURCES.index(s) for s in codes_]] = True
