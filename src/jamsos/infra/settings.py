@@ -8,12 +8,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every setting jamsos reads. ``JAMSOS_RULES_DIR`` points at an edited parameter tree."""
+    """Every setting jamsos reads. ``JAMSOS_RULES_DIR`` points at an edited parameter tree.
+
+    ``JAMSOS_DATABASE_URL`` selects the operational store (``postgresql://user@host/db`` in
+    production); without it jamsos uses the SQLite file ``JAMSOS_DATA_DIR/jamsos.db``.
+    """
 
     model_config = SettingsConfigDict(env_prefix="JAMSOS_", extra="ignore")
 
     rules_dir: Path | None = None
     lang: str = "id"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'jamsos.db'}"
 
 
 def load_settings() -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 _PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -45,6 +45,10 @@ class Period:
     @property
     def first_day(self) -> date:
         return date(self.year, self.month, 1)
+
+    @property
+    def last_day(self) -> date:
+        return (self + 1).first_day - timedelta(days=1)
 
     def day(self, day: int) -> date:
         return date(self.year, self.month, day)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -138,6 +139,12 @@ class ParameterTree:
 
     def __len__(self) -> int:
         return len(self._params)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of every dated value and its reference: bills record which rules produced them."""
+        text = repr([(p.path, [(v.start, v.value, v.reference, v.status) for v in p.values]) for p in self])
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def value(self, path: str, period: Period) -> Any:
         """The value of ``path`` for ``period``; raises ParameterMissing, never returns a silent zero."""

@@ -1,0 +1,71 @@
+"""Set-based writes and reads of many rows: COPY on PostgreSQL, executemany on SQLite, Arrow in between."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import Table, insert
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+
+def bulk_insert(session: Session, table: Table, columns: dict[str, Any]) -> int:
+    """Insert columns of equal length (NumPy arrays or lists; None/NaN-free) into ``table``."""
+    names = list(columns)
+    if not names:
+        return 0
+    n = len(columns[names[0]])
+    if n == 0:
+        return 0
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        arrow = pa.table({k: _arrow(v) for k, v in columns.items()})
+        buffer = io.BytesIO()
+        pacsv.write_csv(arrow, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        raw = connection.connection.driver_connection
+        cols = ", ".join(f'"{c}"' for c in names)
+        sql = f'COPY "{table.name}" ({cols}) FROM STDIN (FORMAT csv)'
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            copy.write(buffer.getvalue())
+        return n
+    lists = [_pylist(v) for v in columns.values()]
+    marks = ", ".join("?" for _ in names)
+    cols = ", ".join(f'"{c}"' for c in names)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.executemany(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', zip(*lists, strict=True))
+    cursor.close()
+    return n
+
+
+def _pylist(values: Any) -> list[Any]:
+    if isinstance(values, np.ndarray):
+        return values.tolist()  # type: ignore[no-any-return]
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.to_pylist()  # type: ignore[no-any-return]
+    return list(values)
+
+
+def _arrow(values: Any) -> pa.Array:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
+    return pa.array(values if isinstance(values, np.ndarray) else list(values))
+
+
+def fetch_arrow(session: Session, query: Select[Any]) -> pa.Table:
+    """Run a select and return its rows as an Arrow table (columns named as in the select)."""
+    result = session.execute(query)
+    names = list(result.keys())
+    rows = result.fetchall()
+    if not rows:
+        return pa.table({n: pa.array([], type=pa.null()) for n in names})
+    cols = list(zip(*rows, strict=True))
+    return pa.table({n: pa.array(c) for n, c in zip(names, cols, strict=True)})
+
+
+def insert_returning_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert a few rows and return their ids in order."""
+    return [session.execute(insert(table).values(**r).returning(table.c.id)).scalar_one() for r in rows]

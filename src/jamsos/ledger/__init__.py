@@ -1,0 +1,1 @@
+"""Ledger: wage declarations, billing runs, payments, allocation, fines, arrears and active status."""

@@ -1,0 +1,1 @@
+"""Registry: employers, workers, sponsors, projects and memberships, with reference regions and offices."""

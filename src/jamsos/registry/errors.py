@@ -1,0 +1,21 @@
+"""Registry errors, each with a stable code mapped at the edges."""
+
+from __future__ import annotations
+
+from jamsos.kernel.errors import DomainError
+
+
+class DuplicateNik(DomainError):
+    code = "duplicate_nik"
+
+
+class DuplicateMembership(DomainError):
+    code = "duplicate_membership"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class ReferenceMissing(DomainError):
+    code = "reference_missing"

@@ -1,0 +1,766 @@
+"""Registry use cases: register employers, workers, sponsors and projects; enrol, correct and end memberships.
+
+Every change is a new version row (valid time + recorded time); nothing is updated in place.
+Services never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from jamsos.kernel.errors import FieldProblem, InvalidInput
+from jamsos.kernel.period import Period
+from jamsos.registry import domain as d
+from jamsos.registry import tables as t
+from jamsos.registry.errors import DuplicateMembership, DuplicateNik, NotFound, ReferenceMissing
+from jamsos.rules import codes as c
+
+SYSTEM = "system"
+
+
+# ---- generated numbers -----------------------------------------------------------------------
+def reserve_numbers(session: Session, name: str, count: int) -> int:
+    """Reserve ``count`` consecutive numbers of a counter; returns the first one."""
+    seq = t.number_sequence
+    end = session.execute(
+        update(seq).where(seq.c.name == name).values(next_value=seq.c.next_value + count).returning(seq.c.next_value)
+    ).scalar()
+    if end is None:
+        session.execute(insert(seq).values(name=name, next_value=1 + count))
+        return 1
+    return int(end) - count
+
+
+def _new_account(session: Session, kind: str, recorded_at: dt.datetime) -> tuple[int, str]:
+    va = d.make_va(kind, reserve_numbers(session, f"va_{kind}", 1))
+    account_id = session.execute(
+        insert(t.account).values(va_number=va, kind=kind, recorded_at=recorded_at).returning(t.account.c.id)
+    ).scalar_one()
+    return account_id, va
+
+
+# ---- reference lookups -----------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def sector_risk_classes() -> dict[str, str]:
+    """KBLI section → JKK risk class (bundled, illustrative grouping of PP 82/2019 Lampiran I; unverified)."""
+    text = resources.files("jamsos.registry").joinpath("data", "sector_risk_class.csv").read_text("utf-8")
+    return {row["sector"]: row["risk_class"] for row in csv.DictReader(io.StringIO(text))}
+
+
+def _branch_of(session: Session, regency_code: str) -> str:
+    branch = session.scalar(
+        select(t.branch_regency.c.branch_code).where(t.branch_regency.c.regency_code == regency_code)
+    )
+    if branch is None:
+        if not session.scalar(select(func.count()).select_from(t.branch_regency)):
+            raise ReferenceMissing("reference data is not loaded: run `jamsos reference load`")
+        raise InvalidInput([FieldProblem("regency_code", "unknown regency (no branch serves it)", value=regency_code)])
+    return branch
+
+
+def _known_provinces(session: Session) -> set[str]:
+    return set(session.scalars(select(t.province.c.code)))
+
+
+def _known_regencies(session: Session) -> set[str]:
+    return set(session.scalars(select(t.regency.c.code)))
+
+
+# ---- bitemporal resolution -------------------------------------------------------------------
+def versions_as_of(versions: Any, key: str, on: dt.date, known_at: dt.datetime) -> Any:
+    """Subquery: per ``key``, the version in force on ``on`` as jamsos knew it at ``known_at``.
+
+    The latest recorded version whose valid interval contains the day wins (assertion semantics:
+    a correction recorded later overrides what was known before, for the interval it states).
+    """
+    rn = (
+        func.row_number()
+        .over(partition_by=versions.c[key], order_by=(versions.c.recorded_at.desc(), versions.c.id.desc()))
+        .label("rn")
+    )
+    inner = (
+        select(versions, rn)
+        .where(
+            versions.c.recorded_at <= known_at,
+            versions.c.valid_from <= on,
+            or_(versions.c.valid_to.is_(None), versions.c.valid_to >= on),
+        )
+        .subquery()
+    )
+    return select(*[col for col in inner.c if col.name != "rn"]).where(inner.c.rn == 1).subquery()
+
+
+# ---- employers -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Registered:
+    """What a registration returns: the identifiers a user needs next."""
+
+    id: int
+    number: str
+    va_number: str
+    branch_code: str | None = None
+
+
+def _employer_problems(fields: dict[str, Any]) -> list[FieldProblem]:
+    problems = []
+    if not str(fields.get("name") or "").strip():
+        problems.append(FieldProblem("name", "must not be empty"))
+    if fields.get("legal_form") not in d.LEGAL_FORMS:
+        problems.append(
+            FieldProblem("legal_form", f"expected one of {', '.join(d.LEGAL_FORMS)}", value=fields.get("legal_form"))
+        )
+    if fields.get("size_class") not in c.EMPLOYER_SIZES:
+        problems.append(
+            FieldProblem("size_class", f"expected one of {', '.join(c.EMPLOYER_SIZES)}", value=fields.get("size_class"))
+        )
+    risk = fields.get("risk_class")
+    if risk is not None and risk not in c.RISK_CLASSES:
+        problems.append(FieldProblem("risk_class", f"expected one of {', '.join(c.RISK_CLASSES)}", value=risk))
+    for eco in fields.get("ecosystems") or ():
+        if eco not in d.ECOSYSTEMS:
+            problems.append(FieldProblem("ecosystems", f"expected among {', '.join(d.ECOSYSTEMS)}", value=eco))
+    return problems
+
+
+def register_employer(
+    session: Session,
+    *,
+    name: str,
+    legal_form: str,
+    sector: str,
+    size_class: str,
+    regency_code: str,
+    valid_from: dt.date,
+    recorded_at: dt.datetime,
+    recorded_by: str = SYSTEM,
+    risk_class: str | None = None,
+    labour_intensive: bool = False,
+    ecosystems: Sequence[str] = (),
+    npp: str | None = None,
+) -> Registered:
+    """Register an employer; the JKK risk class follows the business sector unless given."""
+    fields = dict(name=name, legal_form=legal_form, size_class=size_class, risk_class=risk_class, ecosystems=ecosystems)
+    problems = _employer_problems(fields)
+    if npp is not None and not (4 <= len(npp) <= 20 and npp.isalnum()):
+        problems.append(FieldProblem("npp", "must be 4 to 20 letters or digits", value=npp))
+    if problems:
+        raise InvalidInput(problems)
+    branch = _branch_of(session, regency_code)
+    if risk_class is None:
+        risk_class = sector_risk_classes().get(sector.strip().upper()[:1])
+    if npp is None:
+        npp = d.make_npp(reserve_numbers(session, "npp", 1))
+    elif session.scalar(select(t.employer.c.id).where(t.employer.c.npp == npp)) is not None:
+        raise InvalidInput([FieldProblem("npp", "already registered", value=npp)])
+    account_id, va = _new_account(session, "employer", recorded_at)
+    employer_id = session.execute(
+        insert(t.employer).values(npp=npp, account_id=account_id, recorded_at=recorded_at).returning(t.employer.c.id)
+    ).scalar_one()
+    session.execute(
+        insert(t.employer_version).values(
+            employer_id=employer_id,
+            valid_from=valid_from,
+            recorded_at=recorded_at,
+            recorded_by=recorded_by,
+            name=name.strip(),
+            legal_form=legal_form,
+            sector=sector.strip(),
+            risk_class=risk_class,
+            size_class=size_class,
+            labour_intensive=labour_intensive,
+            regency_code=regency_code,
+            branch_code=branch,
+            ecosystems=",".join(ecosystems),
+        )
+    )
+    return Registered(employer_id, npp, va, branch)
+
+
+def employer_id_of(session: Session, npp: str) -> int:
+    found = session.scalar(select(t.employer.c.id).where(t.employer.c.npp == npp))
+    if found is None:
+        raise NotFound(f"no employer with NPP {npp}", npp=npp)
+    return int(found)
+
+
+def employer_state(session: Session, *, npp: str, on: dt.date, known_at: dt.datetime) -> dict[str, Any]:
+    employer_id = employer_id_of(session, npp)
+    v = versions_as_of(t.employer_version, "employer_id", on, known_at)
+    row = session.execute(select(v).where(v.c.employer_id == employer_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"employer {npp} has no state on {on} as known at {known_at:%Y-%m-%d %H:%M}", npp=npp)
+    return {"npp": npp, **dict(row)}
+
+
+def change_employer(
+    session: Session,
+    *,
+    npp: str,
+    valid_from: dt.date,
+    recorded_at: dt.datetime,
+    recorded_by: str = SYSTEM,
+    valid_to: dt.date | None = None,
+    **changes: Any,
+) -> int:
+    """Record a change (risk class, size, region, ...) valid from a date; returns the version id."""
+    state = employer_state(session, npp=npp, on=valid_from, known_at=recorded_at)
+    allowed = {
+        "name",
+        "legal_form",
+        "sector",
+        "risk_class",
+        "size_class",
+        "labour_intensive",
+        "regency_code",
+        "ecosystems",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidInput([FieldProblem(k, "cannot be changed here") for k in sorted(unknown)])
+    if "ecosystems" in changes and not isinstance(changes["ecosystems"], str):
+        changes["ecosystems"] = ",".join(changes["ecosystems"])
+    new = {k: state[k] for k in allowed} | changes
+    problems = _employer_problems(new | {"ecosystems": [e for e in str(new["ecosystems"]).split(",") if e]})
+    if problems:
+        raise InvalidInput(problems)
+    new["branch_code"] = _branch_of(session, new["regency_code"])
+    return int(
+        session.execute(
+            insert(t.employer_version)
+            .values(
+                employer_id=state["employer_id"],
+                valid_from=valid_from,
+                valid_to=valid_to,
+                recorded_at=recorded_at,
+                recorded_by=recorded_by,
+                **new,
+            )
+            .returning(t.employer_version.c.id)
+        ).scalar_one()
+    )
+
+
+# ---- workers ---------------------------------------------------------------------------------
+def register_worker(
+    session: Session,
+    *,
+    nik: str,
+    name: str,
+    valid_from: dt.date,
+    recorded_at: dt.datetime,
+    recorded_by: str = SYSTEM,
+    birth_date: dt.date | None = None,
+    sex: str | None = None,
+    regency_code: str | None = None,
+) -> Registered:
+    """Register a person once per NIK (checked with python-stdnum) and give them an 11-digit KPJ.
+
+    A second registration of the same NIK is a ``DuplicateNik`` conflict, also when two arrive at
+    the same moment: the database's unique index decides, inside a savepoint.
+    """
+    nik = nik.strip()
+    problems = d.nik_problems(nik, birth_date, sex, _known_provinces(session))
+    if not name.strip():
+        problems.append(FieldProblem("name", "must not be empty"))
+    if problems:
+        raise InvalidInput(problems)
+    birth_date = birth_date or d.birth_date_from_nik(nik, recorded_at.date())
+    sex = sex or d.sex_from_nik(nik)
+    regency_code = regency_code or nik[:4]
+    if regency_code not in _known_regencies(session):
+        raise InvalidInput(
+            [FieldProblem("regency_code", "unknown regency; give the regency of residence", value=regency_code)]
+        )
+    existing = session.scalar(select(t.worker.c.kpj).where(t.worker.c.nik == nik))
+    if existing is not None:
+        raise DuplicateNik(f"NIK {nik} is already registered (KPJ {existing})", nik=nik, kpj=existing)
+    try:
+        with session.begin_nested():
+            kpj = d.make_kpj(reserve_numbers(session, "kpj", 1))
+            account_id, va = _new_account(session, "participant", recorded_at)
+            worker_id = session.execute(
+                insert(t.worker)
+                .values(nik=nik, kpj=kpj, account_id=account_id, recorded_at=recorded_at)
+                .returning(t.worker.c.id)
+            ).scalar_one()
+    except IntegrityError as exc:
+        if "nik" in str(exc.orig).lower():
+            raise DuplicateNik(f"NIK {nik} is already registered", nik=nik) from None
+        raise
+    session.execute(
+        insert(t.worker_version).values(
+            worker_id=worker_id,
+            valid_from=valid_from,
+            recorded_at=recorded_at,
+            recorded_by=recorded_by,
+            name=name.strip(),
+            name_key=d.name_key(name),
+            birth_date=birth_date,
+            sex=sex,
+            regency_code=regency_code,
+        )
+    )
+    return Registered(worker_id, kpj, va)
+
+
+def worker_of(session: Session, nik: str) -> tuple[int, str, int]:
+    """(worker id, KPJ, account id) of a NIK."""
+    row = session.execute(
+        select(t.worker.c.id, t.worker.c.kpj, t.worker.c.account_id).where(t.worker.c.nik == nik)
+    ).first()
+    if row is None:
+        raise NotFound(f"no worker with NIK {nik}", nik=nik)
+    return int(row[0]), str(row[1]), int(row[2])
+
+
+def worker_profile(session: Session, *, nik: str, known_at: dt.datetime) -> dict[str, Any]:
+    worker_id, kpj, _ = worker_of(session, nik)
+    v = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
+    state = session.execute(select(v).where(v.c.worker_id == worker_id)).mappings().first()
+    va = session.scalar(select(t.account.c.va_number).join(t.worker).where(t.worker.c.id == worker_id))
+    memberships = [
+        dict(r)
+        for r in session.execute(
+            select(t.membership.c.id, t.membership.c.segment, t.employer.c.npp, t.project.c.code.label("project"))
+            .outerjoin(t.employer, t.employer.c.id == t.membership.c.employer_id)
+            .outerjoin(t.project, t.project.c.id == t.membership.c.project_id)
+            .where(t.membership.c.worker_id == worker_id)
+            .order_by(t.membership.c.id)
+        ).mappings()
+    ]
+    return {"nik": nik, "kpj": kpj, "va_number": va, **(dict(state) if state else {}), "memberships": memberships}
+
+
+def likely_duplicates(session: Session, *, known_at: dt.datetime, limit: int = 1000) -> list[d.LikelyDuplicate]:
+    """Pairs of workers that may be one person: same name and birth date, or NIKs one transposition apart."""
+    v = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
+    rows = session.execute(
+        select(t.worker.c.nik, v.c.name, v.c.name_key, v.c.birth_date).join(v, v.c.worker_id == t.worker.c.id)
+    ).all()
+    by_key: dict[tuple[str, dt.date], list[Any]] = {}
+    by_nik = {r.nik: r for r in rows}
+    for r in rows:
+        by_key.setdefault((r.name_key, r.birth_date), []).append(r)
+    out: list[d.LikelyDuplicate] = []
+    for group in by_key.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                out.append(
+                    d.LikelyDuplicate(
+                        "same name and birth date", a.nik, b.nik, a.name, b.name, a.birth_date, b.birth_date
+                    )
+                )
+    seen = set()
+    for r in rows:
+        for other in d.transpositions(r.nik):
+            o = by_nik.get(other)
+            if o is not None and (other, r.nik) not in seen:
+                seen.add((r.nik, other))
+                out.append(
+                    d.LikelyDuplicate("NIK digits transposed", r.nik, o.nik, r.name, o.name, r.birth_date, o.birth_date)
+                )
+    return out[:limit]
+
+
+# ---- sponsors and projects -------------------------------------------------------------------
+def register_sponsor(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    payer_source: str,
+    recorded_at: dt.datetime,
+    regency_code: str | None = None,
+) -> Registered:
+    """A third party paying for vulnerable workers (APBD, APBDes, CSR, donor)."""
+    problems = []
+    if payer_source not in d.SPONSOR_SOURCES:
+        problems.append(
+            FieldProblem("payer_source", f"expected one of {', '.join(d.SPONSOR_SOURCES)}", value=payer_source)
+        )
+    if not code.strip():
+        problems.append(FieldProblem("code", "must not be empty"))
+    if session.scalar(select(t.sponsor.c.id).where(t.sponsor.c.code == code)) is not None:
+        problems.append(FieldProblem("code", "already registered", value=code))
+    if regency_code is not None and regency_code not in _known_regencies(session):
+        problems.append(FieldProblem("regency_code", "unknown regency", value=regency_code))
+    if problems:
+        raise InvalidInput(problems)
+    account_id, va = _new_account(session, "sponsor", recorded_at)
+    sponsor_id = session.execute(
+        insert(t.sponsor)
+        .values(
+            code=code,
+            name=name,
+            payer_source=payer_source,
+            regency_code=regency_code,
+            account_id=account_id,
+            recorded_at=recorded_at,
+        )
+        .returning(t.sponsor.c.id)
+    ).scalar_one()
+    return Registered(sponsor_id, code, va)
+
+
+def register_project(
+    session: Session,
+    *,
+    code: str,
+    npp: str,
+    name: str,
+    contract_value: int,
+    spk_date: dt.date,
+    start_date: dt.date,
+    end_date: dt.date,
+    regency_code: str,
+    recorded_at: dt.datetime,
+) -> Registered:
+    """A construction project (Jakon), billed upfront on its contract value."""
+    employer_id = employer_id_of(session, npp)
+    problems = []
+    if contract_value <= 0:
+        problems.append(FieldProblem("contract_value", "must be positive", value=contract_value))
+    if end_date < start_date:
+        problems.append(FieldProblem("end_date", "is before the start date", value=end_date.isoformat()))
+    if session.scalar(select(t.project.c.id).where(t.project.c.code == code)) is not None:
+        problems.append(FieldProblem("code", "already registered", value=code))
+    if regency_code not in _known_regencies(session):
+        problems.append(FieldProblem("regency_code", "unknown regency", value=regency_code))
+    if problems:
+        raise InvalidInput(problems)
+    project_id = session.execute(
+        insert(t.project)
+        .values(
+            code=code,
+            employer_id=employer_id,
+            name=name,
+            contract_value=contract_value,
+            spk_date=spk_date,
+            start_date=start_date,
+            end_date=end_date,
+            regency_code=regency_code,
+            recorded_at=recorded_at,
+        )
+        .returning(t.project.c.id)
+    ).scalar_one()
+    va = session.scalar(select(t.account.c.va_number).join(t.employer).where(t.employer.c.id == employer_id))
+    return Registered(project_id, code, str(va))
+
+
+# ---- memberships -----------------------------------------------------------------------------
+MEMBERSHIP_FIELDS = (
+    "wage",
+    "income",
+    "programs",
+    "payer_source",
+    "sponsor_id",
+    "ecosystem",
+    "channel",
+    "agent",
+    "transport",
+    "contract_months",
+    "jht_amount",
+)
+
+
+def _membership_problems(segment: str, fields: dict[str, Any]) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    source = fields["payer_source"]
+    if source not in c.PAYER_SOURCES:
+        problems.append(FieldProblem("payer_source", f"expected one of {', '.join(c.PAYER_SOURCES)}", value=source))
+    for name in ("wage", "income", "contract_months", "jht_amount"):
+        value = fields.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            problems.append(FieldProblem(name, "must be a whole number, not negative", value=value))
+    if segment == "pu":
+        if not fields.get("wage"):
+            problems.append(FieldProblem("wage", "a PU membership needs the monthly wage"))
+        if source != "employer":
+            problems.append(
+                FieldProblem("payer_source", "PU contributions are paid through the employer", value=source)
+            )
+    elif segment == "bpu":
+        if not fields.get("income"):
+            problems.append(FieldProblem("income", "a BPU membership needs the declared monthly income"))
+        if source == "employer":
+            problems.append(FieldProblem("payer_source", "a BPU participant has no employer", value=source))
+    elif segment == "pmi" and not fields.get("contract_months"):
+        problems.append(FieldProblem("contract_months", "a PMI membership needs the placement contract length"))
+    eco = fields.get("ecosystem")
+    if eco is not None and eco not in d.ECOSYSTEMS:
+        problems.append(FieldProblem("ecosystem", f"expected one of {', '.join(d.ECOSYSTEMS)}", value=eco))
+    return problems
+
+
+def enrol(
+    session: Session,
+    *,
+    nik: str,
+    segment: str,
+    valid_from: dt.date,
+    recorded_at: dt.datetime,
+    recorded_by: str = SYSTEM,
+    npp: str | None = None,
+    project_code: str | None = None,
+    wage: int | None = None,
+    income: int | None = None,
+    programs: Iterable[str] = (),
+    payer_source: str | None = None,
+    sponsor_code: str | None = None,
+    ecosystem: str | None = None,
+    channel: str | None = None,
+    agent: str | None = None,
+    transport: bool = False,
+    contract_months: int | None = None,
+    jht_amount: int | None = None,
+    valid_to: dt.date | None = None,
+) -> int:
+    """Enrol a registered worker in a segment; returns the membership id."""
+    if segment not in c.SEGMENTS:
+        raise InvalidInput([FieldProblem("segment", f"expected one of {', '.join(c.SEGMENTS)}", value=segment)])
+    worker_id, _, _ = worker_of(session, nik)
+    employer_id = employer_id_of(session, npp) if npp else None
+    project_id = None
+    problems: list[FieldProblem] = []
+    if project_code:
+        project_id = session.scalar(select(t.project.c.id).where(t.project.c.code == project_code))
+        if project_id is None:
+            problems.append(FieldProblem("project_code", "unknown project", value=project_code))
+    if segment == "pu" and employer_id is None:
+        problems.append(FieldProblem("npp", "a PU membership needs the employer's NPP"))
+    if segment == "jakon" and project_code is None:
+        problems.append(FieldProblem("project_code", "a Jakon membership needs the project"))
+    sponsor_id = None
+    if sponsor_code:
+        sponsor = session.execute(
+            select(t.sponsor.c.id, t.sponsor.c.payer_source).where(t.sponsor.c.code == sponsor_code)
+        ).first()
+        if sponsor is None:
+            problems.append(FieldProblem("sponsor_code", "unknown sponsor", value=sponsor_code))
+        else:
+            sponsor_id = sponsor[0]
+            payer_source = payer_source or sponsor[1]
+    payer_source = payer_source or ("employer" if segment in ("pu", "jakon") else "self")
+    try:
+        mask = c.program_mask("programs", programs)
+    except InvalidInput as exc:
+        problems += exc.problems
+        mask = 0
+    fields: dict[str, Any] = dict(
+        wage=wage,
+        income=income,
+        programs=mask,
+        payer_source=payer_source,
+        sponsor_id=sponsor_id,
+        ecosystem=ecosystem,
+        channel=channel,
+        agent=agent,
+        transport=transport,
+        contract_months=contract_months,
+        jht_amount=jht_amount,
+    )
+    problems += _membership_problems(segment, fields)
+    if payer_source in d.SPONSOR_SOURCES and sponsor_id is None:
+        problems.append(FieldProblem("sponsor_code", f"a membership paid from {payer_source} needs its sponsor"))
+    if problems:
+        raise InvalidInput(problems)
+    clash = session.scalar(
+        select(t.membership.c.id).where(
+            t.membership.c.worker_id == worker_id,
+            t.membership.c.segment == segment,
+            _same(t.membership.c.employer_id, employer_id),
+            _same(t.membership.c.project_id, project_id),
+        )
+    )
+    if clash is not None:
+        raise DuplicateMembership(
+            f"worker {nik} already has membership {clash} in this segment there; record a correction instead",
+            membership_id=clash,
+        )
+    membership_id = session.execute(
+        insert(t.membership)
+        .values(
+            worker_id=worker_id,
+            segment=segment,
+            employer_id=employer_id,
+            project_id=project_id,
+            recorded_at=recorded_at,
+        )
+        .returning(t.membership.c.id)
+    ).scalar_one()
+    session.execute(
+        insert(t.membership_version).values(
+            membership_id=membership_id,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            recorded_at=recorded_at,
+            recorded_by=recorded_by,
+            **fields,
+        )
+    )
+    return int(membership_id)
+
+
+def _same(column: Any, value: Any) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def membership_state(
+    session: Session, *, membership_id: int, month: Period, known_at: dt.datetime
+) -> dict[str, Any] | None:
+    """The membership as jamsos knew it at ``known_at``, for ``month`` (its state on the month's last day)."""
+    v = versions_as_of(t.membership_version, "membership_id", month.last_day, known_at)
+    row = session.execute(select(v).where(v.c.membership_id == membership_id)).mappings().first()
+    if row is None or row["exit_reason"] is not None:
+        return None
+    return dict(row)
+
+
+def membership_history(session: Session, *, membership_id: int) -> list[dict[str, Any]]:
+    mv = t.membership_version
+    rows = session.execute(select(mv).where(mv.c.membership_id == membership_id).order_by(mv.c.recorded_at, mv.c.id))
+    out = [dict(r) for r in rows.mappings()]
+    if not out:
+        raise NotFound(f"no membership {membership_id}", membership_id=membership_id)
+    return out
+
+
+def _latest_state_on(session: Session, membership_id: int, on: dt.date, known_at: dt.datetime) -> dict[str, Any]:
+    v = versions_as_of(t.membership_version, "membership_id", on, known_at)
+    row = session.execute(select(v).where(v.c.membership_id == membership_id)).mappings().first()
+    if row is None:
+        membership_history(session, membership_id=membership_id)  # raises NotFound for an unknown id
+        raise InvalidInput([FieldProblem("valid_from", f"membership {membership_id} is not in force on {on}")])
+    return dict(row)
+
+
+def correct_membership(
+    session: Session,
+    *,
+    membership_id: int,
+    valid_from: dt.date,
+    recorded_at: dt.datetime,
+    recorded_by: str = SYSTEM,
+    valid_to: dt.date | None = None,
+    **changes: Any,
+) -> int:
+    """Record a correction (a retroactive wage, income, programs, payer...) for a valid interval."""
+    unknown = set(changes) - set(MEMBERSHIP_FIELDS) - {"sponsor_code"}
+    if unknown:
+        raise InvalidInput([FieldProblem(k, "cannot be corrected here") for k in sorted(unknown)])
+    state = _latest_state_on(session, membership_id, valid_from, recorded_at)
+    if "programs" in changes and not isinstance(changes["programs"], int):
+        changes["programs"] = c.program_mask("programs", changes["programs"])
+    if "sponsor_code" in changes:
+        code = changes.pop("sponsor_code")
+        sponsor_id = session.scalar(select(t.sponsor.c.id).where(t.sponsor.c.code == code))
+        if sponsor_id is None:
+            raise InvalidInput([FieldProblem("sponsor_code", "unknown sponsor", value=code)])
+        changes["sponsor_id"] = sponsor_id
+    new = {k: state[k] for k in MEMBERSHIP_FIELDS} | changes
+    segment = session.scalar(select(t.membership.c.segment).where(t.membership.c.id == membership_id))
+    problems = _membership_problems(str(segment), new)
+    if problems:
+        raise InvalidInput(problems)
+    return int(
+        session.execute(
+            insert(t.membership_version)
+            .values(
+                membership_id=membership_id,
+                valid_from=valid_from,
+                valid_to=valid_to,
+                recorded_at=recorded_at,
+                recorded_by=recorded_by,
+                exit_reason=state["exit_reason"],
+                exit_date=state["exit_date"],
+                **new,
+            )
+            .returning(t.membership_version.c.id)
+        ).scalar_one()
+    )
+
+
+def exit_membership(
+    session: Session,
+    *,
+    membership_id: int,
+    exit_date: dt.date,
+    reason: str,
+    recorded_at: dt.datetime,
+    recorded_by: str = SYSTEM,
+) -> int:
+    """End a membership (resignation, dismissal, death, end of project or placement), possibly back-dated.
+
+    The month in which the exit happens is still covered; from the next month the membership is ended.
+    """
+    if reason not in d.EXIT_REASONS:
+        raise InvalidInput([FieldProblem("reason", f"expected one of {', '.join(d.EXIT_REASONS)}", value=reason)])
+    state = _latest_state_on(session, membership_id, exit_date, recorded_at)
+    return int(
+        session.execute(
+            insert(t.membership_version)
+            .values(
+                membership_id=membership_id,
+                valid_from=d.month_covered_on(exit_date),
+                valid_to=None,
+                recorded_at=recorded_at,
+                recorded_by=recorded_by,
+                exit_reason=reason,
+                exit_date=exit_date,
+                **{k: state[k] for k in MEMBERSHIP_FIELDS},
+            )
+            .returning(t.membership_version.c.id)
+        ).scalar_one()
+    )
+
+
+def memberships_in_force(month: Period, known_at: dt.datetime) -> Select[Any]:
+    """Select of every membership in force in ``month`` as known at ``known_at``, with employer state.
+
+    Columns: membership and worker ids, segment, employer/project ids, the version's fields, the
+    employer's risk class, size, labour-intensive flag and province, and the payer account.
+    """
+    on = month.last_day
+    mv = versions_as_of(t.membership_version, "membership_id", on, known_at)
+    ev = versions_as_of(t.employer_version, "employer_id", on, known_at)
+    m, w, e, s = t.membership, t.worker, t.employer, t.sponsor
+    account = func.coalesce(s.c.account_id, e.c.account_id, w.c.account_id)
+    return (
+        select(
+            m.c.id.label("membership_id"),
+            m.c.worker_id,
+            m.c.segment,
+            m.c.employer_id,
+            m.c.project_id,
+            mv.c.wage,
+            mv.c.income,
+            mv.c.programs,
+            mv.c.payer_source,
+            mv.c.transport,
+            mv.c.contract_months,
+            mv.c.jht_amount,
+            mv.c.valid_from,
+            ev.c.risk_class,
+            ev.c.size_class,
+            ev.c.labour_intensive,
+            func.substr(ev.c.regency_code, 1, 2).label("province_code"),
+            account.label("account_id"),
+        )
+        .join(mv, mv.c.membership_id == m.c.id)
+        .join(w, w.c.id == m.c.worker_id)
+        .outerjoin(ev, ev.c.employer_id == m.c.employer_id)
+        .outerjoin(e, and_(e.c.id == m.c.employer_id, mv.c.payer_source == "employer"))
+        .outerjoin(s, s.c.id == mv.c.sponsor_id)
+        .where(mv.c.exit_reason.is_(None))
+    )
