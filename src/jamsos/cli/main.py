@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,9 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jamsos.cli import ops
+from jamsos.cli.common import domain_errors, out
 from jamsos.i18n.numbers import percent, rupiah
 from jamsos.infra.settings import load_settings
-from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
+from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.rules import benefits, deadlines
 from jamsos.rules.calculator import Bill, Membership, calculate, parse_programs
@@ -26,11 +27,7 @@ from jamsos.rules.tree import Parameter, ParameterTree, load_parameters
 app = typer.Typer(help="jamsos: employment social security (BPJS Ketenagakerjaan model).", no_args_is_help=True)
 rules_app = typer.Typer(help="The dated, cited parameter tree.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
 
-# One table mapping domain error codes to exit codes (DESIGN §4).
-EXIT_CODES = {"invalid_input": 2, "parameter_missing": 3, "invalid_parameters": 4, "unknown_parameter": 5}
 
 RulesDir = Annotated[
     Path | None,
@@ -38,13 +35,7 @@ RulesDir = Annotated[
 ]
 
 
-@contextmanager
-def _domain_errors() -> Iterator[None]:
-    try:
-        yield
-    except DomainError as exc:
-        err.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
-        raise typer.Exit(EXIT_CODES.get(exc.code, 1)) from None
+_domain_errors = domain_errors
 
 
 def _tree(rules_dir: Path | None) -> ParameterTree:
@@ -335,3 +326,6 @@ def demo(rules_dir: RulesDir = None) -> None:
         f"Parameter tree valid: {report.parameters} parameters, {report.values} dated values, "
         f"{report.unverified} unverified. Try: .venv/bin/jamsos iuran --help"
     )
+
+
+ops.register(app)

@@ -79,5 +79,5 @@ def _cell_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if hasattr(value, "date") and hasattr(value, "hour"):
-        return value.date().isoformat()  # type: ignore[attr-defined]
+        return str(value.date().isoformat())
     return str(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +13,7 @@ class Settings(BaseSettings):
 
     ``JAMSOS_DATABASE_URL`` selects the operational store (``postgresql://user@host/db`` in
     production); without it jamsos uses the SQLite file ``JAMSOS_DATA_DIR/jamsos.db``.
+    ``JAMSOS_CLOCK`` (ISO date-time) fixes the transaction clock, for demos and reproducible runs.
     """
 
     model_config = SettingsConfigDict(env_prefix="JAMSOS_", extra="ignore")
@@ -20,6 +22,9 @@ class Settings(BaseSettings):
     lang: str = "id"
     data_dir: Path = Path("var")
     database_url: str | None = None
+    clock: dt.datetime | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
 
     @property
     def effective_database_url(self) -> str:

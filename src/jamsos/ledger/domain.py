@@ -21,7 +21,7 @@ KEY_SCALE = 10_000
 
 def line_keys(subject: Any, program: Any, payer: Any, kind: Any, seq: Any) -> I64:
     """One int64 per (subject, program, payer, kind, seq); subject is a membership id, or minus a project id."""
-    return (  # type: ignore[no-any-return]
+    return (
         np.asarray(subject, dtype=np.int64) * KEY_SCALE
         + np.asarray(program, dtype=np.int64) * 1000
         + np.asarray(payer, dtype=np.int64) * 100

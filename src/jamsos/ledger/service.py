@@ -26,7 +26,6 @@ from jamsos.ledger import domain as ld
 from jamsos.ledger import tables as lt
 from jamsos.ledger.errors import FourEyes, PaymentConflict, RunNotFound, RunNotPending
 from jamsos.registry import service as registry
-from jamsos.registry import tables as rt
 from jamsos.rules import codes as c
 from jamsos.rules import deadlines
 from jamsos.rules.formulas import NO_RATE, MembershipBatch, compute_lines
@@ -69,15 +68,7 @@ def declare_wages(
     ).first()
     if latest is not None and latest.sha256 == table.sha256:
         return DeclarationResult(npp, str(period), int(latest.version), len(table.rows), True)
-    in_force = registry.memberships_in_force(period, recorded_at).subquery()
-    members = {
-        r.nik: r.worker_id
-        for r in session.execute(
-            select(rt.worker.c.nik, in_force.c.worker_id)
-            .join(rt.worker, rt.worker.c.id == in_force.c.worker_id)
-            .where(in_force.c.employer_id == employer_id, in_force.c.segment == "pu")
-        )
-    }
+    members = registry.pu_members(session, employer_id=employer_id, month=period, known_at=recorded_at)
     problems: list[FieldProblem] = []
     lines: dict[int, int] = {}
     seen: dict[str, int] = {}
@@ -168,25 +159,17 @@ def _approved_runs(period_ordinal: int | None = None) -> Any:
     return q
 
 
-def _codes(column: pa.ChunkedArray, choices: tuple[str, ...]) -> np.ndarray:
+def _codes(column: pa.ChunkedArray, choices: tuple[str, ...]) -> Any:
     idx = pc.index_in(column.cast(pa.string()), value_set=pa.array(choices))
     return pc.fill_null(idx, c.MISSING).to_numpy(zero_copy_only=False).astype(np.int8)
 
 
-def _ints(column: pa.ChunkedArray, dtype: Any = np.int64) -> np.ndarray:
+def _ints(column: pa.ChunkedArray, dtype: Any = np.int64) -> Any:
     return pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False).astype(dtype)
 
 
-def _bools(column: pa.ChunkedArray) -> np.ndarray:
+def _bools(column: pa.ChunkedArray) -> Any:
     return pc.fill_null(column.cast(pa.bool_()), False).to_numpy(zero_copy_only=False)
-
-
-def _minimum_wages(session: Session, period: Period) -> dict[str, int]:
-    mw = rt.minimum_wage
-    rows = session.execute(
-        select(mw.c.province_code, mw.c.amount).where(mw.c.valid_from <= period.first_day).order_by(mw.c.valid_from)
-    )
-    return {r.province_code: int(r.amount) for r in rows}
 
 
 def _subjects_billed_elsewhere(session: Session, period: Period, column: Any) -> set[int]:
@@ -225,14 +208,8 @@ def _billable(session: Session, period: Period, known_at: dt.datetime) -> pa.Tab
 
 def _projects(session: Session, period: Period) -> list[Any]:
     """Construction projects started by ``period`` and not billed in another period (upfront, once)."""
-    p, e = rt.project, rt.employer
     done = _subjects_billed_elsewhere(session, period, lt.bill_line.c.project_id)
-    rows = session.execute(
-        select(p.c.id, p.c.contract_value, p.c.start_date, p.c.end_date, e.c.account_id)
-        .join(e, e.c.id == p.c.employer_id)
-        .where(p.c.start_date <= period.last_day)
-        .order_by(p.c.id)
-    ).all()
+    rows = registry.projects_started_by(session, month=period)
     return [r for r in rows if r.id not in done]
 
 
@@ -283,7 +260,7 @@ def run_billing(
     members = _billable(session, period, started_at)
     projects = _projects(session, period)
     n = members.num_rows
-    exc_masks = _exceptions(members, period, tree, _minimum_wages(session, period)) if n else {}
+    exc_masks = _exceptions(members, period, tree, registry.minimum_wages(session, month=period)) if n else {}
     bad = np.zeros(n, dtype=bool)
     exception_rows: list[dict[str, Any]] = []
     mids = _ints(members["membership_id"]) if n else np.zeros(0, np.int64)
@@ -380,7 +357,7 @@ def _compute(
     if members.num_rows:
         m = members.take(pa.array(good, type=pa.int64()))
         seg = _codes(m["segment"], c.SEGMENTS)
-        cols = dict(
+        cols: dict[str, Any] = dict(
             segment=seg,
             wage=_ints(m["wage"]),
             income=_ints(m["income"]),
@@ -618,7 +595,9 @@ def _write_corrections(
         "kind": pa.array(
             np.concatenate([lines.kind[new], _ints(existing["kind"]).take(rev) if k_rev else []]).astype(np.int64)
         ),
-        "seq": pa.array(np.concatenate([t_seq[new], _ints(existing["seq"]).take(rev) if k_rev else []]).astype(np.int64)),
+        "seq": pa.array(
+            np.concatenate([t_seq[new], _ints(existing["seq"]).take(rev) if k_rev else []]).astype(np.int64)
+        ),
         "entry": pa.array(np.concatenate([np.full(k_new, ld.ORIGINAL), np.full(k_rev, ld.REVERSAL)]).astype(np.int64)),
         "amount": pa.array(
             np.concatenate([lines.amount[new].astype(np.int64), -e_net[rev] if k_rev else []]).astype(np.int64)
@@ -697,18 +676,21 @@ def reject_run(session: Session, *, run_id: int, checker: str, decided_at: dt.da
 def run_report(session: Session, *, run_id: int, limit: int = 1000) -> dict[str, Any]:
     run = _run(session, run_id)
     ex = lt.billing_exception
-    rows = session.execute(
-        select(ex.c.membership_id, ex.c.project_id, ex.c.code, ex.c.message, rt.worker.c.nik, rt.employer.c.npp)
-        .outerjoin(rt.membership, rt.membership.c.id == ex.c.membership_id)
-        .outerjoin(rt.worker, rt.worker.c.id == rt.membership.c.worker_id)
-        .outerjoin(rt.employer, rt.employer.c.id == rt.membership.c.employer_id)
-        .where(ex.c.run_id == run_id)
-        .order_by(ex.c.id)
-        .limit(limit)
-    ).mappings()
+    rows = [
+        dict(r)
+        for r in session.execute(
+            select(ex.c.membership_id, ex.c.project_id, ex.c.code, ex.c.message)
+            .where(ex.c.run_id == run_id)
+            .order_by(ex.c.id)
+            .limit(limit)
+        ).mappings()
+    ]
+    labels = registry.membership_labels(session, [r["membership_id"] for r in rows if r["membership_id"]])
+    for r in rows:
+        r |= labels.get(r["membership_id"], {"nik": None, "npp": None})
     info = dict(run._mapping)
     info["period"] = str(Period.from_ordinal(info["period"]))
-    return {**info, "exception_list": [dict(r) for r in rows]}
+    return {**info, "exception_list": rows}
 
 
 def list_runs(session: Session, *, period: Period | None = None) -> list[dict[str, Any]]:
@@ -792,7 +774,7 @@ def import_payments(
             dates.append(paid_on)
             channels.append(row.get("channel") or "va")
             rownums.append(number)
-    accounts = dict(session.execute(select(rt.account.c.va_number, rt.account.c.id)).tuples().all()) if refs else {}
+    accounts = registry.account_ids_by_va(session) if refs else {}
     account_ids = []
     for number, va in zip(rownums, vas, strict=True):
         account_ids.append(accounts.get(va))
@@ -840,7 +822,7 @@ def import_payments(
                 "recorded_at": [recorded_at] * len(fresh),
             },
         )
-    touched = {account_ids[i] for i in fresh}
+    touched = {int(account_ids[i] or 0) for i in fresh}
     result = allocate(session, tree=tree, recorded_at=recorded_at, account_ids=touched) if touched else _empty_alloc()
     return ImportSummary(
         table.name,
@@ -1156,7 +1138,7 @@ def account_balance(session: Session, *, account_id: int) -> dict[str, int]:
         "owed": owed,
         "credit": credit + over,
         "net_from_bills": owed - credit - over,
-        "net_from_entries": int(billed) + int(fined) - int(paid),
+        "net_from_entries": int(billed or 0) + int(fined or 0) - int(paid or 0),
     }
 
 
@@ -1182,7 +1164,7 @@ def arrears(session: Session, *, as_of: dt.date, known_at: dt.datetime | None = 
         entry["oldest"] = min(entry["oldest"], r.period)
     if not per:
         return []
-    who = _account_holders(session, set(per))
+    who = registry.account_holders(session, set(per))
     out = []
     for account_id, entry in sorted(per.items(), key=lambda kv: -kv[1]["total"]):
         entry["oldest"] = str(Period.from_ordinal(entry["oldest"]))
@@ -1190,32 +1172,9 @@ def arrears(session: Session, *, as_of: dt.date, known_at: dt.datetime | None = 
     return out
 
 
-def _account_holders(session: Session, account_ids: set[int]) -> dict[int, dict[str, Any]]:
-    a, e, w, s = rt.account, rt.employer, rt.worker, rt.sponsor
-    rows = session.execute(
-        select(a.c.id, a.c.va_number, a.c.kind, e.c.npp, w.c.kpj, w.c.nik, s.c.code.label("sponsor"))
-        .outerjoin(e, e.c.account_id == a.c.id)
-        .outerjoin(w, w.c.account_id == a.c.id)
-        .outerjoin(s, s.c.account_id == a.c.id)
-        .where(_scope(a.c.id, account_ids))
-    ).all()
-    return {
-        int(r.id): {"va_number": r.va_number, "kind": r.kind, "holder": r.npp or r.kpj or r.sponsor}
-        for r in rows
-        if int(r.id) in account_ids
-    }
-
-
-def account_of_va(session: Session, va_number: str) -> int:
-    found = session.scalar(select(rt.account.c.id).where(rt.account.c.va_number == va_number))
-    if found is None:
-        raise RunNotFound(f"no account with virtual-account number {va_number}", va_number=va_number)
-    return int(found)
-
-
 def statement(session: Session, *, va_number: str) -> dict[str, Any]:
     """An account's bills with what each asks and has received, its payments and its balance."""
-    account_id = account_of_va(session, va_number)
+    account_id = registry.account_of_va(session, va_number)
     bills = [
         {
             "bill_id": int(r.id),
@@ -1374,3 +1333,58 @@ def active_counts(
 
 def bill_exists(session: Session, run_id: int) -> bool:
     return bool(session.scalar(select(exists().where(lt.bill_line.c.run_id == run_id))))
+
+
+# ---- warehouse facts -------------------------------------------------------------------------
+def fact_queries() -> dict[str, tuple[Any, Any]]:
+    """Warehouse facts of the ledger: name → (id column for the watermark, select)."""
+    p, a, f, b = lt.payment, lt.allocation, lt.fine, lt.bill
+    return {
+        "bills": (
+            b.c.id,
+            select(b.c.id.label("bill_id"), b.c.account_id, b.c.period, b.c.segment, b.c.due_date, b.c.recorded_at),
+        ),
+        "payments": (
+            p.c.id,
+            select(
+                p.c.id.label("payment_id"), p.c.reference, p.c.account_id, p.c.amount, p.c.paid_on, p.c.channel,
+                p.c.reverses_id, p.c.recorded_at,
+            ),
+        ),
+        "allocations": (
+            a.c.id,
+            select(
+                a.c.id.label("allocation_id"), a.c.payment_id, a.c.bill_id, a.c.target, a.c.amount, a.c.effective_on,
+                a.c.reverses_id, a.c.recorded_at,
+            ),
+        ),
+        "fines": (
+            f.c.id,
+            select(
+                f.c.id.label("fine_id"), f.c.bill_id, f.c.payment_id, f.c.amount, f.c.late_amount, f.c.months_late,
+                f.c.reverses_id, f.c.recorded_at,
+            ),
+        ),
+    }  # fmt: skip
+
+
+def approved_runs(session: Session) -> list[tuple[int, int]]:
+    """(run id, period ordinal) of approved billing runs, oldest first."""
+    run = lt.billing_run
+    rows = session.execute(select(run.c.id, run.c.period).where(run.c.status == "approved").order_by(run.c.id))
+    return [(int(r.id), int(r.period)) for r in rows]
+
+
+def run_lines(session: Session, run_id: int) -> pa.Table:
+    """The contribution lines of one run, as Arrow (codes as integers; see rules.codes)."""
+    bl = lt.bill_line
+    return fetch_arrow(
+        session,
+        select(
+            bl.c.id.label("line_id"), bl.c.run_id, bl.c.bill_id, bl.c.period, bl.c.cover_from, bl.c.cover_to,
+            bl.c.membership_id, bl.c.project_id, bl.c.account_id, bl.c.program, bl.c.payer, bl.c.kind, bl.c.seq,
+            bl.c.entry, bl.c.amount, bl.c.rate, bl.c.basis, bl.c.citation_id,
+        )
+        .where(bl.c.run_id == run_id)
+        .order_by(bl.c.id),
+    )  # fmt: skip

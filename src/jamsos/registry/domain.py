@@ -43,7 +43,7 @@ def nik_problems(
                 FieldProblem("nik", "digits 7-12 are not a valid birth date (DDMMYY, day + 40 for women)", value=nik)
             ]
         if nik[:2] not in set(known_provinces):
-            problems.append(FieldProblem("nik", f"unknown province/regency code {nik[:4]} ({exc.message})", value=nik))
+            problems.append(FieldProblem("nik", f"unknown province/regency code {nik[:4]} ({exc})", value=nik))
     day, month, year = int(nik[6:8]), int(nik[8:10]), int(nik[10:12])
     if birth_date is not None and (birth_date.day, birth_date.month, birth_date.year % 100) != (day % 40, month, year):
         problems.append(

@@ -66,7 +66,7 @@ def _branch_of(session: Session, regency_code: str) -> str:
         if not session.scalar(select(func.count()).select_from(t.branch_regency)):
             raise ReferenceMissing("reference data is not loaded: run `jamsos reference load`")
         raise InvalidInput([FieldProblem("regency_code", "unknown regency (no branch serves it)", value=regency_code)])
-    return branch
+    return str(branch)
 
 
 def _known_provinces(session: Session) -> set[str]:
@@ -764,3 +764,137 @@ def memberships_in_force(month: Period, known_at: dt.datetime) -> Select[Any]:
         .outerjoin(s, s.c.id == mv.c.sponsor_id)
         .where(mv.c.exit_reason.is_(None))
     )
+
+
+# ---- lookups other contexts use (they never read registry tables themselves) -------------------
+def pu_members(session: Session, *, employer_id: int, month: Period, known_at: dt.datetime) -> dict[str, int]:
+    """NIK → worker id of the employer's PU members in force in ``month``."""
+    in_force = memberships_in_force(month, known_at).subquery()
+    rows = session.execute(
+        select(t.worker.c.nik, in_force.c.worker_id)
+        .join(t.worker, t.worker.c.id == in_force.c.worker_id)
+        .where(in_force.c.employer_id == employer_id, in_force.c.segment == "pu")
+    )
+    return {r.nik: int(r.worker_id) for r in rows}
+
+
+def minimum_wages(session: Session, *, month: Period) -> dict[str, int]:
+    """Provincial minimum wage in force on the first day of ``month``, per province code."""
+    mw = t.minimum_wage
+    rows = session.execute(
+        select(mw.c.province_code, mw.c.amount).where(mw.c.valid_from <= month.first_day).order_by(mw.c.valid_from)
+    )
+    return {r.province_code: int(r.amount) for r in rows}
+
+
+def projects_started_by(session: Session, *, month: Period) -> list[Any]:
+    """Construction projects started by the end of ``month``: id, contract value, dates, payer account."""
+    p, e = t.project, t.employer
+    return list(
+        session.execute(
+            select(p.c.id, p.c.contract_value, p.c.start_date, p.c.end_date, e.c.account_id)
+            .join(e, e.c.id == p.c.employer_id)
+            .where(p.c.start_date <= month.last_day)
+            .order_by(p.c.id)
+        ).all()
+    )
+
+
+def account_ids_by_va(session: Session) -> dict[str, int]:
+    return {va: int(i) for va, i in session.execute(select(t.account.c.va_number, t.account.c.id)).tuples()}
+
+
+def account_of_va(session: Session, va_number: str) -> int:
+    found = session.scalar(select(t.account.c.id).where(t.account.c.va_number == va_number))
+    if found is None:
+        raise NotFound(f"no account with virtual-account number {va_number}", va_number=va_number)
+    return int(found)
+
+
+def account_holders(session: Session, account_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """Who holds each account: virtual account, kind, and NPP, KPJ or sponsor code."""
+    a, e, w, s = t.account, t.employer, t.worker, t.sponsor
+    query = (
+        select(a.c.id, a.c.va_number, a.c.kind, e.c.npp, w.c.kpj, s.c.code.label("sponsor"))
+        .outerjoin(e, e.c.account_id == a.c.id)
+        .outerjoin(w, w.c.account_id == a.c.id)
+        .outerjoin(s, s.c.account_id == a.c.id)
+    )
+    if len(account_ids) <= 20000:
+        query = query.where(a.c.id.in_(sorted(account_ids)))
+    return {
+        int(r.id): {"va_number": r.va_number, "kind": r.kind, "holder": r.npp or r.kpj or r.sponsor}
+        for r in session.execute(query)
+        if int(r.id) in account_ids
+    }
+
+
+def membership_labels(session: Session, membership_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """NIK and NPP of memberships, for exception lists."""
+    m, w, e = t.membership, t.worker, t.employer
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(membership_ids), 5000):
+        chunk = membership_ids[start : start + 5000]
+        for r in session.execute(
+            select(m.c.id, w.c.nik, e.c.npp)
+            .join(w, w.c.id == m.c.worker_id)
+            .outerjoin(e, e.c.id == m.c.employer_id)
+            .where(m.c.id.in_(chunk))
+        ):
+            out[int(r.id)] = {"nik": r.nik, "npp": r.npp}
+    return out
+
+
+def fact_queries() -> dict[str, tuple[Any, Any]]:
+    """Warehouse facts of the registry: name → (id column for the watermark, select)."""
+    w, wv, e, ev, m, mv = t.worker, t.worker_version, t.employer, t.employer_version, t.membership, t.membership_version
+    return {
+        "persons": (
+            wv.c.id,
+            select(
+                wv.c.id.label("version_id"), w.c.id.label("worker_id"), w.c.nik, w.c.kpj, wv.c.name, wv.c.birth_date,
+                wv.c.sex, wv.c.regency_code, wv.c.valid_from, wv.c.valid_to, wv.c.recorded_at,
+            ).join(w, w.c.id == wv.c.worker_id),
+        ),
+        "employers": (
+            ev.c.id,
+            select(
+                ev.c.id.label("version_id"), e.c.id.label("employer_id"), e.c.npp, ev.c.name, ev.c.legal_form,
+                ev.c.sector, ev.c.risk_class, ev.c.size_class, ev.c.regency_code, ev.c.branch_code, ev.c.ecosystems,
+                ev.c.valid_from, ev.c.valid_to, ev.c.recorded_at,
+            ).join(e, e.c.id == ev.c.employer_id),
+        ),
+        "memberships": (
+            mv.c.id,
+            select(
+                mv.c.id.label("version_id"), m.c.id.label("membership_id"), m.c.worker_id, m.c.segment,
+                m.c.employer_id, m.c.project_id, mv.c.wage, mv.c.income, mv.c.programs, mv.c.payer_source,
+                mv.c.sponsor_id, mv.c.ecosystem, mv.c.channel, mv.c.agent, mv.c.exit_reason, mv.c.exit_date,
+                mv.c.valid_from, mv.c.valid_to, mv.c.recorded_at,
+            ).join(m, m.c.id == mv.c.membership_id),
+        ),
+    }  # fmt: skip
+
+
+def offices_query() -> Any:
+    """Every regency with its province, branch office and Kanwil."""
+    r, p, br, b, kp, k = t.regency, t.province, t.branch_regency, t.branch, t.kanwil_province, t.kanwil
+    return (
+        select(
+            r.c.code.label("regency_code"), r.c.name.label("regency_name"), p.c.code.label("province_code"),
+            p.c.name.label("province_name"), b.c.code.label("branch_code"), b.c.name.label("branch_name"),
+            k.c.code.label("kanwil_code"), k.c.name.label("kanwil_name"),
+        )
+        .join(p, p.c.code == r.c.province_code)
+        .join(br, br.c.regency_code == r.c.code)
+        .join(b, b.c.code == br.c.branch_code)
+        .join(kp, kp.c.province_code == p.c.code)
+        .join(k, k.c.code == kp.c.kanwil_code)
+        .order_by(r.c.code)
+    )  # fmt: skip
+
+
+def membership_segments(session: Session) -> Any:
+    """Select of membership id → worker id, segment, employer id (for the warehouse's line facts)."""
+    m = t.membership
+    return select(m.c.id.label("membership_id"), m.c.worker_id, m.c.segment, m.c.employer_id)

@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): every operations action, with domain errors mapped to HTTP statuses."""

@@ -1,0 +1,97 @@
+"""What every command shares: consoles, the error-code → exit-code table, settings, store and clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from jamsos.infra.db import make_engine
+from jamsos.infra.migrate import current_revision, head_revision
+from jamsos.infra.settings import Settings, load_settings
+from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
+from jamsos.kernel.period import Period
+from jamsos.rules.tree import ParameterTree, load_parameters
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+# One table mapping domain error codes to exit codes (DESIGN §4).
+EXIT_CODES = {
+    "invalid_input": 2,
+    "parameter_missing": 3,
+    "invalid_parameters": 4,
+    "unknown_parameter": 5,
+    "not_found": 6,
+    "duplicate_nik": 7,
+    "duplicate_membership": 7,
+    "four_eyes": 8,
+    "run_not_pending": 9,
+    "payment_conflict": 10,
+    "reference_missing": 11,
+    "reference_in_use": 12,
+    "schema_outdated": 13,
+}
+
+
+class SchemaOutdated(DomainError):
+    code = "schema_outdated"
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    try:
+        yield
+    except InvalidInput as exc:
+        count = len(exc.problems)
+        err.print(f"[bold red]error[/] ({exc.code}): {count} problem(s); nothing was applied", highlight=False)
+        for problem in exc.problems[:200]:
+            err.print(f"  - {problem}", highlight=False, markup=False)
+        if len(exc.problems) > 200:
+            err.print(f"  … and {len(exc.problems) - 200} more", highlight=False)
+        raise typer.Exit(EXIT_CODES[exc.code]) from None
+    except DomainError as exc:
+        err.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
+        raise typer.Exit(EXIT_CODES.get(exc.code, 1)) from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return load_settings()
+
+
+def tree(rules_dir: Path | None = None) -> ParameterTree:
+    return load_parameters(rules_dir or settings().rules_dir)
+
+
+def engine(check_schema: bool = True) -> Engine:
+    eng = make_engine(settings().effective_database_url)
+    if check_schema and current_revision(eng) != head_revision():
+        raise SchemaOutdated("the database schema is not up to date: run `jamsos db upgrade`")
+    return eng
+
+
+def now() -> dt.datetime:
+    """Transaction time (UTC, naive). ``JAMSOS_CLOCK`` fixes it, for demos and reproducible tests."""
+    fixed = settings().clock
+    return fixed if fixed is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def period(text: str, field: str = "period") -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise InvalidInput([FieldProblem(field, str(exc), value=text)]) from None
+
+
+def day(text: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput([FieldProblem(field, "must be a date YYYY-MM-DD", value=text)]) from None

@@ -1,0 +1,501 @@
+"""Operations commands: database, reference data, registry, declarations, billing, payments, status, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from jamsos.cli.common import day, domain_errors, engine, now, out, period, settings, tree
+from jamsos.i18n.numbers import number, rupiah
+from jamsos.infra.db import unit_of_work
+from jamsos.infra.files import read_path
+from jamsos.infra.migrate import current_revision, upgrade
+from jamsos.ledger import service as ledger
+from jamsos.registry import imports
+from jamsos.registry import reference as ref
+from jamsos.registry import service as registry
+from jamsos.warehouse import export as warehouse
+
+db_app = typer.Typer(
+    help="The operational store (SQLite by default, PostgreSQL via JAMSOS_DATABASE_URL).", no_args_is_help=True
+)
+reference_app = typer.Typer(help="Regions, Kanwil, branch offices and minimum wages.", no_args_is_help=True)
+employer_app = typer.Typer(help="Employers (pemberi kerja).", no_args_is_help=True)
+worker_app = typer.Typer(help="Workers (tenaga kerja), one per NIK.", no_args_is_help=True)
+member_app = typer.Typer(help="Memberships: enrol, correct, end, look up as known on a day.", no_args_is_help=True)
+registry_app = typer.Typer(help="Bulk registration from files, and the duplicate review list.", no_args_is_help=True)
+bill_app = typer.Typer(help="Wage declarations and the monthly billing run (maker–checker).", no_args_is_help=True)
+pay_app = typer.Typer(
+    help="Payments: bank/virtual-account files, reversals, statements, arrears.", no_args_is_help=True
+)
+warehouse_app = typer.Typer(help="Export facts to the Parquet warehouse.", no_args_is_help=True)
+
+User = Annotated[str, typer.Option("--user", "-u", help="Who does this (recorded with the change).")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    for sub, name in (
+        (db_app, "db"),
+        (reference_app, "reference"),
+        (employer_app, "employer"),
+        (worker_app, "worker"),
+        (member_app, "member"),
+        (registry_app, "registry"),
+        (bill_app, "bill"),
+        (pay_app, "pay"),
+        (warehouse_app, "warehouse"),
+        (sponsor_app, "sponsor"),
+        (project_app, "project"),
+    ):
+        app.add_typer(sub, name=name)
+    app.command("active")(active)
+    app.command("serve")(serve)
+
+
+def _print(data: Any, as_json: bool = True) -> None:
+    if as_json:
+        out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+    else:
+        out.print(data)
+
+
+# ---- db and reference ------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest revision."""
+    with domain_errors():
+        eng = engine(check_schema=False)
+        upgrade(eng)
+        out.print(f"schema at revision {current_revision(eng)} ({eng.url.render_as_string(hide_password=True)})")
+
+
+@reference_app.command("load")
+def reference_load(
+    directory: Annotated[Path | None, typer.Option("--dir", help="Folder with replacement CSV files.")] = None,
+) -> None:
+    """Load (or replace) reference data: bundled defaults, or the CSV files found in --dir."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        counts = ref.load_reference(s, directory)
+    out.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+# ---- registry --------------------------------------------------------------------------------
+@employer_app.command("add")
+def employer_add(
+    name: Annotated[str, typer.Option()],
+    sector: Annotated[str, typer.Option(help="KBLI section letter (A-U) or code; sets the JKK risk class.")],
+    size: Annotated[str, typer.Option(help="mikro, kecil, menengah, besar")],
+    regency: Annotated[str, typer.Option(help="Regency code PPKK, e.g. 8271 (Ternate).")],
+    valid_from: Annotated[str, typer.Option("--from")],
+    legal_form: Annotated[str, typer.Option()] = "pt",
+    risk_class: Annotated[str | None, typer.Option(help="Override the sector's risk class.")] = None,
+    ecosystem: Annotated[list[str] | None, typer.Option()] = None,
+    labour_intensive: Annotated[bool, typer.Option()] = False,
+    npp: Annotated[str | None, typer.Option(help="Keep an existing NPP (otherwise one is generated).")] = None,
+    user: User = "cli",
+) -> None:
+    """Register an employer; prints its NPP, virtual account and branch."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        r = registry.register_employer(
+            s,
+            name=name,
+            legal_form=legal_form,
+            sector=sector,
+            size_class=size,
+            regency_code=regency,
+            valid_from=day(valid_from, "from"),
+            recorded_at=now(),
+            recorded_by=user,
+            risk_class=risk_class,
+            labour_intensive=labour_intensive,
+            ecosystems=ecosystem or (),
+            npp=npp,
+        )
+    _print({"npp": r.number, "va_number": r.va_number, "branch": r.branch_code})
+
+
+@employer_app.command("change")
+def employer_change(
+    npp: str,
+    valid_from: Annotated[str, typer.Option("--from")],
+    risk_class: Annotated[str | None, typer.Option()] = None,
+    size: Annotated[str | None, typer.Option()] = None,
+    regency: Annotated[str | None, typer.Option()] = None,
+    user: User = "cli",
+) -> None:
+    """Record a change of risk class, size or region, valid from a date (possibly in the past)."""
+    changes: dict[str, Any] = {
+        k: v for k, v in (("risk_class", risk_class), ("size_class", size), ("regency_code", regency)) if v
+    }
+    with domain_errors(), unit_of_work(engine()) as s:
+        vid = registry.change_employer(
+            s, npp=npp, valid_from=day(valid_from, "from"), recorded_at=now(), recorded_by=user, **changes
+        )
+    _print({"npp": npp, "version": vid})
+
+
+@worker_app.command("add")
+def worker_add(
+    nik: str,
+    name: Annotated[str, typer.Option()],
+    valid_from: Annotated[str, typer.Option("--from")],
+    birth_date: Annotated[str | None, typer.Option()] = None,
+    sex: Annotated[str | None, typer.Option(help="M or F (must agree with the NIK)")] = None,
+    regency: Annotated[str | None, typer.Option()] = None,
+    user: User = "cli",
+) -> None:
+    """Register a worker by NIK; prints the new KPJ and virtual account."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        r = registry.register_worker(
+            s,
+            nik=nik,
+            name=name,
+            valid_from=day(valid_from, "from"),
+            recorded_at=now(),
+            recorded_by=user,
+            birth_date=day(birth_date, "birth_date") if birth_date else None,
+            sex=sex,
+            regency_code=regency,
+        )
+    _print({"nik": nik, "kpj": r.number, "va_number": r.va_number})
+
+
+@worker_app.command("show")
+def worker_show(nik: str) -> None:
+    """A worker's profile and memberships."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        _print(registry.worker_profile(s, nik=nik, known_at=now()))
+
+
+@member_app.command("add")
+def member_add(
+    nik: str,
+    segment: Annotated[str, typer.Option(help="pu, bpu, jakon, pmi")],
+    valid_from: Annotated[str, typer.Option("--from")],
+    npp: Annotated[str | None, typer.Option()] = None,
+    project: Annotated[str | None, typer.Option()] = None,
+    wage: Annotated[int | None, typer.Option()] = None,
+    income: Annotated[int | None, typer.Option()] = None,
+    programs: Annotated[str, typer.Option(help="Comma-separated, e.g. jkk,jkm,jht")] = "",
+    payer: Annotated[str | None, typer.Option(help="self, employer, apbd, apbdes, csr, donor")] = None,
+    sponsor: Annotated[str | None, typer.Option()] = None,
+    ecosystem: Annotated[str | None, typer.Option()] = None,
+    channel: Annotated[str | None, typer.Option()] = None,
+    agent: Annotated[str | None, typer.Option()] = None,
+    contract_months: Annotated[int | None, typer.Option()] = None,
+    user: User = "cli",
+) -> None:
+    """Enrol a registered worker in a segment."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        mid = registry.enrol(
+            s,
+            nik=nik,
+            segment=segment,
+            valid_from=day(valid_from, "from"),
+            recorded_at=now(),
+            recorded_by=user,
+            npp=npp,
+            project_code=project,
+            wage=wage,
+            income=income,
+            programs=[p for p in programs.split(",") if p],
+            payer_source=payer,
+            sponsor_code=sponsor,
+            ecosystem=ecosystem,
+            channel=channel,
+            agent=agent,
+            contract_months=contract_months,
+        )
+    _print({"membership_id": mid})
+
+
+@member_app.command("correct")
+def member_correct(
+    membership_id: int,
+    valid_from: Annotated[str, typer.Option("--from")],
+    valid_to: Annotated[str | None, typer.Option("--to")] = None,
+    wage: Annotated[int | None, typer.Option()] = None,
+    income: Annotated[int | None, typer.Option()] = None,
+    programs: Annotated[str | None, typer.Option()] = None,
+    user: User = "cli",
+) -> None:
+    """Record a correction (e.g. a wage raised retroactively) for an interval; history is kept."""
+    changes: dict[str, Any] = {}
+    if wage is not None:
+        changes["wage"] = wage
+    if income is not None:
+        changes["income"] = income
+    if programs is not None:
+        changes["programs"] = [p for p in programs.split(",") if p]
+    with domain_errors(), unit_of_work(engine()) as s:
+        vid = registry.correct_membership(
+            s,
+            membership_id=membership_id,
+            valid_from=day(valid_from, "from"),
+            valid_to=day(valid_to, "to") if valid_to else None,
+            recorded_at=now(),
+            recorded_by=user,
+            **changes,
+        )
+    _print({"membership_id": membership_id, "version": vid})
+
+
+@member_app.command("exit")
+def member_exit(
+    membership_id: int,
+    on: Annotated[str, typer.Option("--on", help="Exit date (may be in the past).")],
+    reason: Annotated[str, typer.Option(help="resignation, dismissal, death, end_of_project, end_of_placement")],
+    user: User = "cli",
+) -> None:
+    """End a membership; the month of the exit is still covered."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        vid = registry.exit_membership(
+            s, membership_id=membership_id, exit_date=day(on, "on"), reason=reason, recorded_at=now(), recorded_by=user
+        )
+    _print({"membership_id": membership_id, "version": vid})
+
+
+@member_app.command("show")
+def member_show(
+    membership_id: int,
+    month: Annotated[str | None, typer.Option(help="The month to resolve (YYYY-MM).")] = None,
+    known_at: Annotated[str | None, typer.Option(help="What jamsos knew at this date-time (ISO).")] = None,
+) -> None:
+    """The membership's state for a month as known on a day, and its full history."""
+    import datetime as dt
+
+    with domain_errors(), unit_of_work(engine()) as s:
+        history = registry.membership_history(s, membership_id=membership_id)
+        state = None
+        if month:
+            at = dt.datetime.fromisoformat(known_at) if known_at else now()
+            state = registry.membership_state(s, membership_id=membership_id, month=period(month, "month"), known_at=at)
+    _print({"state": state, "history": history})
+
+
+@registry_app.command("import")
+def registry_import(
+    employers: Annotated[Path | None, typer.Option(help="employers.csv/.xlsx")] = None,
+    workers: Annotated[Path | None, typer.Option(help="workers.csv/.xlsx")] = None,
+    memberships: Annotated[Path | None, typer.Option(help="memberships.csv/.xlsx")] = None,
+    user: User = "cli",
+) -> None:
+    """Bulk registration; all files in one transaction, each validated whole (row and column named)."""
+    result: dict[str, Any] = {}
+    with domain_errors(), unit_of_work(engine()) as s:
+        at = now()
+        if employers:
+            result["employers"] = imports.import_employers(
+                s, table=read_path(employers), recorded_at=at, recorded_by=user
+            )["employers"]
+        if workers:
+            r = imports.import_workers(s, table=read_path(workers), recorded_at=at, recorded_by=user)
+            result["workers"] = r["workers"]
+            result["already_registered"] = len(r["already_registered"])
+        if memberships:
+            result |= imports.import_memberships(s, table=read_path(memberships), recorded_at=at, recorded_by=user)
+    _print(result)
+
+
+@registry_app.command("duplicates")
+def registry_duplicates(limit: int = 100) -> None:
+    """Likely duplicates for review: same name and birth date, or NIK digits transposed."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        found = registry.likely_duplicates(s, known_at=now(), limit=limit)
+    table = Table("Reason", "NIK A", "Name A", "NIK B", "Name B", "Birth date")
+    for d in found:
+        table.add_row(d.reason, d.nik_a, d.name_a, d.nik_b, d.name_b, f"{d.birth_date_a} / {d.birth_date_b}")
+    out.print(table)
+    out.print(f"{len(found)} pair(s) to review")
+
+
+# ---- billing ---------------------------------------------------------------------------------
+@bill_app.command("declare")
+def bill_declare(
+    npp: str,
+    month: Annotated[str, typer.Option("--period")],
+    file: Annotated[Path, typer.Option("--file", help="CSV or XLSX with columns nik, wage")],
+    user: User = "cli",
+) -> None:
+    """Upload an employer's wage declaration for a month (a new version each time it changes)."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        r = ledger.declare_wages(
+            s, npp=npp, period=period(month), table=read_path(file), recorded_at=now(), recorded_by=user
+        )
+    _print(r.__dict__)
+
+
+@bill_app.command("run")
+def bill_run(month: str, user: User = "cli", rules_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Compute the month's bills as a draft run (corrections only where inputs changed)."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        r = ledger.run_billing(s, period=period(month), maker=user, tree=tree(rules_dir), started_at=now())
+    _print(r.to_json())
+
+
+@bill_app.command("approve")
+def bill_approve(run_id: int, user: User = "cli", rules_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Approve a draft run (must be another person than its maker)."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        _print(ledger.approve_run(s, run_id=run_id, checker=user, tree=tree(rules_dir), decided_at=now()))
+
+
+@bill_app.command("reject")
+def bill_reject(run_id: int, user: User = "cli") -> None:
+    with domain_errors(), unit_of_work(engine()) as s:
+        _print(ledger.reject_run(s, run_id=run_id, checker=user, decided_at=now()))
+
+
+@bill_app.command("show")
+def bill_show(run_id: int, limit: int = 200) -> None:
+    """A run with its exception list."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        _print(ledger.run_report(s, run_id=run_id, limit=limit))
+
+
+@bill_app.command("list")
+def bill_list(month: Annotated[str | None, typer.Option("--period")] = None) -> None:
+    with domain_errors(), unit_of_work(engine()) as s:
+        runs = ledger.list_runs(s, period=period(month) if month else None)
+    table = Table("Run", "Period", "Status", "Maker", "Checker", "Lines", "Exceptions", "Amount")
+    for r in runs:
+        table.add_row(
+            str(r["id"]), r["period"], r["status"], r["maker"], r["checker"] or "", number(r["lines"]),
+            number(r["exceptions"]), rupiah(r["amount"]),
+        )  # fmt: skip
+    out.print(table)
+
+
+# ---- payments --------------------------------------------------------------------------------
+@pay_app.command("import")
+def pay_import(file: Path, user: User = "cli", rules_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Post a bank / virtual-account CSV (reference, va_number, amount, paid_on) and allocate it."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        table = read_path(file)
+        out.print(f"validated {len(table.rows)} rows; posting", highlight=False)
+        r = ledger.import_payments(s, table=table, tree=tree(rules_dir), recorded_at=now(), recorded_by=user)
+    _print(r.to_json())
+
+
+@pay_app.command("reverse")
+def pay_reverse(reference: str, reason: Annotated[str, typer.Option()]) -> None:
+    """Reverse a posted payment (bank recall); allocations and fines it caused are reversed too."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        _print(ledger.reverse_payment(s, reference=reference, reason=reason, tree=tree(), recorded_at=now()))
+
+
+@pay_app.command("statement")
+def pay_statement(va_number: str) -> None:
+    """An account's bills, payments and balance."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        _print(ledger.statement(s, va_number=va_number))
+
+
+@pay_app.command("arrears")
+def pay_arrears(
+    as_of: Annotated[str | None, typer.Option("--as-of")] = None, limit: int = 50, as_json: Json = False
+) -> None:
+    """Arrears per employer and participant, aged 0-1, 2-3, 4-6, >6 months overdue."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        rows = ledger.arrears(s, as_of=day(as_of, "as_of") if as_of else now().date())
+    if as_json:
+        _print(rows)
+        return
+    table = Table("VA", "Kind", "Holder", "0-1", "2-3", "4-6", ">6", "Fines", "Total", "Since")
+    for r in rows[:limit]:
+        table.add_row(
+            r["va_number"], r["kind"], r["holder"] or "", *(rupiah(r[b]) for b in ("0-1", "2-3", "4-6", ">6")),
+            rupiah(r["fines"]), rupiah(r["total"]), r["oldest"],
+        )  # fmt: skip
+    out.print(table)
+    out.print(f"{number(len(rows))} account(s) in arrears; total {rupiah(sum(r['total'] for r in rows))}")
+
+
+# ---- status, export, serve -------------------------------------------------------------------
+def active(
+    month: str,
+    cutoff: Annotated[str | None, typer.Option(help="Paid-by date (default: the coverage parameter).")] = None,
+    rules_dir: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Active participants in a month: persons, per segment and per program."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        counts = ledger.active_counts(
+            s,
+            period=period(month),
+            tree=tree(rules_dir),
+            known_at=now(),
+            cutoff=day(cutoff, "cutoff") if cutoff else None,
+        )
+    _print(counts)
+
+
+@warehouse_app.command("export")
+def warehouse_export(out_dir: Annotated[Path, typer.Option("--out")]) -> None:
+    """Write new facts to the Parquet warehouse (incremental)."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        r = warehouse.export(s, out=out_dir)
+    _print(r.to_json())
+
+
+def serve(
+    host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None
+) -> None:
+    """Serve the REST API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    cfg = settings()
+    uvicorn.run("jamsos.api.app:app_from_environment", factory=True, host=host or cfg.host, port=port or cfg.port)
+
+
+sponsor_app = typer.Typer(
+    help="Third parties paying for vulnerable workers (APBD, APBDes, CSR, donors).", no_args_is_help=True
+)
+project_app = typer.Typer(
+    help="Construction projects (Jakon), billed upfront on the contract value.", no_args_is_help=True
+)
+
+
+@sponsor_app.command("add")
+def sponsor_add(
+    code: str,
+    name: Annotated[str, typer.Option()],
+    source: Annotated[str, typer.Option(help="apbd, apbdes, csr, donor")],
+    regency: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    with domain_errors(), unit_of_work(engine()) as s:
+        r = registry.register_sponsor(
+            s, code=code, name=name, payer_source=source, regency_code=regency, recorded_at=now()
+        )
+    _print({"sponsor": r.number, "va_number": r.va_number})
+
+
+@project_app.command("add")
+def project_add(
+    code: str,
+    npp: Annotated[str, typer.Option(help="The contractor's NPP.")],
+    name: Annotated[str, typer.Option()],
+    contract_value: Annotated[int, typer.Option()],
+    spk: Annotated[str, typer.Option(help="Work-order (SPK) date.")],
+    start: Annotated[str, typer.Option()],
+    end: Annotated[str, typer.Option()],
+    regency: Annotated[str, typer.Option()],
+) -> None:
+    with domain_errors(), unit_of_work(engine()) as s:
+        r = registry.register_project(
+            s,
+            code=code,
+            npp=npp,
+            name=name,
+            contract_value=contract_value,
+            spk_date=day(spk, "spk"),
+            start_date=day(start, "start"),
+            end_date=day(end, "end"),
+            regency_code=regency,
+            recorded_at=now(),
+        )
+    _print({"project": r.number, "va_number": r.va_number})

@@ -1,0 +1,1 @@
+"""Synthetic, invented data: never real people. NIKs are valid in shape only."""
