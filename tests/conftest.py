@@ -1,12 +1,130 @@
-"""Shared fixtures: the built-in parameter tree, loaded once."""
+"""Shared fixtures: the built-in parameter tree, and fresh databases on SQLite and on a real PostgreSQL.
+
+PostgreSQL comes from ``JAMSOS_TEST_DATABASE_URL`` (``make test`` starts a server with
+``scripts/pg-test-server``); when unset, the session starts that server itself.
+"""
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
+import itertools
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+from sqlalchemy import Engine, text
+
+from jamsos.infra.db import make_engine, unit_of_work
+from jamsos.infra.migrate import upgrade
+from jamsos.registry.reference import load_reference
 from jamsos.rules.tree import ParameterTree, load_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def tree() -> ParameterTree:
     return load_parameters()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("JAMSOS_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    data = Path("/tmp") / f"jamsos-pytest-pg-{os.getpid()}"
+    port = str(55000 + os.getpid() % 1000)
+    script = ROOT / "scripts" / "pg-test-server"
+    url = subprocess.run(
+        [str(script), "start", str(data), port], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        yield url
+    finally:
+        subprocess.run([str(script), "stop", str(data)], check=False)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _admin(url: str) -> Engine:
+    base = url.rsplit("/", 1)[0] + "/postgres"
+    return make_engine(base, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server_url: str) -> str:
+    """A migrated PostgreSQL database with reference data, copied for each test."""
+    name = f"jamsos_tpl_{os.getpid()}"
+    admin = _admin(pg_server_url)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_server_url.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with unit_of_work(engine) as s:
+        load_reference(s)
+    engine.dispose()
+    return name
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with unit_of_work(engine) as s:
+        load_reference(s)
+    engine.dispose()  # the last connection closing checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated store with reference data loaded: one per test, on each engine."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "jamsos.db"
+        shutil.copy(template, target)
+        yield f"sqlite:///{target}"
+        return
+    server: str = request.getfixturevalue("pg_server_url")
+    template_name: str = request.getfixturevalue("pg_template")
+    name = f"jamsos_t_{os.getpid()}_{next(_counter)}"
+    admin = _admin(server)
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+class Clock:
+    """Transaction time that tests move forward explicitly."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> dt.datetime:
+        self.now += dt.timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(dt.datetime(2025, 1, 6, 9, 0))

@@ -100,7 +100,7 @@ def make_va(kind: str, sequence: int) -> str:
 def name_key(name: str) -> str:
     """Name folded for duplicate search: no accents, titles or punctuation, single spaces, upper case."""
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    text = re.sub(r"[^A-Za-z ]+", " ", text).upper()
+    text = re.sub(r"[^A-Za-z ]+", " ", text.replace(".", "")).upper()
     words = [w for w in text.split() if w not in {"H", "HJ", "IR", "DR", "DRS", "SH", "SE", "ST"}]
     return " ".join(words)
 

@@ -57,9 +57,11 @@ def _choice(choices: tuple[str, ...], optional: bool = False) -> Callable[[str],
     return convert
 
 
-def _parse(table: TableFile, spec: dict[str, tuple[Callable[[str], Any], bool]]) -> list[tuple[int, dict[str, Any]]]:
+def _parse(
+    table: TableFile, spec: dict[str, tuple[Callable[[str], Any], bool]], problems: list[FieldProblem]
+) -> list[tuple[int, dict[str, Any]]]:
+    """Convert every row; rows with a problem are left out (their problems are added to ``problems``)."""
     table.require(tuple(k for k, (_, required) in spec.items() if required))
-    problems: list[FieldProblem] = []
     out = []
     for number, raw in table.rows:
         row: dict[str, Any] = {}
@@ -72,9 +74,8 @@ def _parse(table: TableFile, spec: dict[str, tuple[Callable[[str], Any], bool]])
                 row[col] = convert(text)
             except ValueError as exc:
                 problems.append(FieldProblem(col, str(exc), row=number, value=text))
-        out.append((number, row))
-    if problems:
-        raise InvalidInput(problems)
+        if len(row) == len(spec):
+            out.append((number, row))
     return out
 
 
@@ -90,6 +91,7 @@ def _branches(session: Session) -> dict[str, str]:
 def import_employers(
     session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str
 ) -> dict[str, Any]:
+    problems: list[FieldProblem] = []
     rows = _parse(
         table,
         {
@@ -104,10 +106,10 @@ def import_employers(
             "ecosystems": (lambda s: [e for e in s.replace(";", ",").split(",") if e], False),
             "valid_from": (_date, True),
         },
+        problems,
     )
     branches = _branches(session)
     existing = set(session.scalars(select(t.employer.c.npp)))
-    problems: list[FieldProblem] = []
     seen: set[str] = set()
     for number, r in rows:
         if r["regency_code"] not in branches:
@@ -175,6 +177,7 @@ def import_employers(
 
 
 def import_workers(session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str) -> dict[str, Any]:
+    problems: list[FieldProblem] = []
     rows = _parse(
         table,
         {
@@ -185,12 +188,12 @@ def import_workers(session: Session, *, table: TableFile, recorded_at: dt.dateti
             "regency_code": (lambda s: s or None, False),
             "valid_from": (_date, True),
         },
+        problems,
     )
     provinces = set(session.scalars(select(t.province.c.code)))
     regencies = set(session.scalars(select(t.regency.c.code)))
     if not regencies:
         raise ReferenceMissing("reference data is not loaded: run `jamsos reference load`")
-    problems: list[FieldProblem] = []
     seen: dict[str, int] = {}
     for number, r in rows:
         nik = r["nik"]
@@ -260,6 +263,7 @@ def import_workers(session: Session, *, table: TableFile, recorded_at: dt.dateti
 def import_memberships(
     session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str
 ) -> dict[str, Any]:
+    problems: list[FieldProblem] = []
     rows = _parse(
         table,
         {
@@ -280,15 +284,15 @@ def import_memberships(
             "contract_months": (_opt_int, False),
             "jht_amount": (_opt_int, False),
         },
+        problems,
     )
     workers = _ids_by(session, t.worker.c.nik, t.worker.c.id, [r["nik"] for _, r in rows])
-    employers = dict(session.execute(select(t.employer.c.npp, t.employer.c.id)).tuples().all())
-    projects = dict(session.execute(select(t.project.c.code, t.project.c.id)).tuples().all())
+    employers = dict(session.execute(select(t.employer.c.npp, t.employer.c.id)).all())
+    projects = dict(session.execute(select(t.project.c.code, t.project.c.id)).all())
     sponsors = {
         r.code: (r.id, r.payer_source)
         for r in session.execute(select(t.sponsor.c.code, t.sponsor.c.id, t.sponsor.c.payer_source))
     }
-    problems: list[FieldProblem] = []
     records = []
     for number, r in rows:
         here: list[FieldProblem] = []
@@ -388,12 +392,12 @@ def _ids_by(session: Session, key: Any, ident: Any, values: list[str]) -> dict[s
     out: dict[str, int] = {}
     if len(values) > 50_000:
         wanted = set(values)
-        for k, i in session.execute(select(key, ident)).tuples():
+        for k, i in session.execute(select(key, ident)):
             if k in wanted:
                 out[k] = int(i)
         return out
     for start in range(0, len(values), 5000):
-        for k, i in session.execute(select(key, ident).where(key.in_(values[start : start + 5000]))).tuples():
+        for k, i in session.execute(select(key, ident).where(key.in_(values[start : start + 5000]))):
             out[k] = int(i)
     return out
 
