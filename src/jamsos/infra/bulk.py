@@ -56,14 +56,31 @@ def _arrow(values: Any) -> pa.Array:
 
 
 def fetch_arrow(session: Session, query: Select[Any]) -> pa.Table:
-    """Run a select and return its rows as an Arrow table (columns named as in the select)."""
+    """Run a select and return its rows as an Arrow table, typed from the select's column types."""
+    types = [_arrow_type(col.type) for col in query.selected_columns]
     result = session.execute(query)
     names = list(result.keys())
     rows = result.fetchall()
-    if not rows:
-        return pa.table({n: pa.array([], type=pa.null()) for n in names})
-    cols = list(zip(*rows, strict=True))
-    return pa.table({n: pa.array(c) for n, c in zip(names, cols, strict=True)})
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return pa.table({n: pa.array(list(col), type=ty) for n, col, ty in zip(names, cols, types, strict=True)})
+
+
+def _arrow_type(sql_type: Any) -> pa.DataType | None:
+    from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, String
+
+    if isinstance(sql_type, Boolean):
+        return pa.bool_()
+    if isinstance(sql_type, Integer):
+        return pa.int64()
+    if isinstance(sql_type, DateTime):
+        return pa.timestamp("us")
+    if isinstance(sql_type, Date):
+        return pa.date32()
+    if isinstance(sql_type, String):
+        return pa.string()
+    if isinstance(sql_type, Numeric):
+        return pa.int64()
+    return None
 
 
 def insert_returning_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:

@@ -81,7 +81,7 @@ def _parse(
 
 def _branches(session: Session) -> dict[str, str]:
     found = dict(
-        session.execute(select(t.branch_regency.c.regency_code, t.branch_regency.c.branch_code)).tuples().all()
+        session.execute(select(t.branch_regency.c.regency_code, t.branch_regency.c.branch_code)).all()
     )
     if not found:
         raise ReferenceMissing("reference data is not loaded: run `jamsos reference load`")

@@ -801,7 +801,7 @@ def projects_started_by(session: Session, *, month: Period) -> list[Any]:
 
 
 def account_ids_by_va(session: Session) -> dict[str, int]:
-    return {va: int(i) for va, i in session.execute(select(t.account.c.va_number, t.account.c.id)).tuples()}
+    return {va: int(i) for va, i in session.execute(select(t.account.c.va_number, t.account.c.id))}
 
 
 def account_of_va(session: Session, va_number: str) -> int:
