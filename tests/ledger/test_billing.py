@@ -93,7 +93,9 @@ def test_rerun_is_idempotent_and_changes_become_reversal_plus_replacement(
     delta = calculate(Membership("pu", DEC, wage=5_500_000, risk_class="sedang", employer_size="menengah"), tree)
     old = calculate(Membership("pu", DEC, wage=5_000_000, risk_class="sedang", employer_size="menengah"), tree)
     payable = ("employer", "worker")
-    assert billed(engine, f.va) - before == sum(delta.totals_by_payer.get(k, 0) - old.totals_by_payer.get(k, 0) for k in payable)
+    assert billed(engine, f.va) - before == sum(
+        delta.totals_by_payer.get(k, 0) - old.totals_by_payer.get(k, 0) for k in payable
+    )
     assert run_and_approve(engine, tree, clock).lines == 0
 
 
@@ -234,10 +236,14 @@ def test_upfront_segments_and_sponsors(engine: Engine, tree: ParameterTree, cloc
     assert billed(engine, sponsor.va_number) == 16_800
     with unit_of_work(engine) as s:
         migrant_va = reg.worker_profile(s, nik=migrant, known_at=clock())["va_number"]
-    assert billed(engine, migrant_va) == calculate(Membership("pmi", DEC, contract_months=24), tree).totals_by_payer.get("worker", 0)
+    assert billed(engine, migrant_va) == calculate(
+        Membership("pmi", DEC, contract_months=24), tree
+    ).totals_by_payer.get("worker", 0)
     jan = run_and_approve(engine, tree, clock, Period(2025, 1))
     assert jan.projects == 0  # upfront bills are not repeated
-    assert billed(engine, migrant_va) == calculate(Membership("pmi", DEC, contract_months=24), tree).totals_by_payer.get("worker", 0)
+    assert billed(engine, migrant_va) == calculate(
+        Membership("pmi", DEC, contract_months=24), tree
+    ).totals_by_payer.get("worker", 0)
     assert billed(engine, sponsor.va_number) == 2 * 16_800
     with unit_of_work(engine) as s:
         lines = s.execute(select(lt.bill_line).where(lt.bill_line.c.project_id.is_not(None))).all()

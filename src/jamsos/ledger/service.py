@@ -741,9 +741,17 @@ def import_payments(
     channels: list[str] = []
     rownums: list[int] = []
     seen: dict[str, int] = {}
+    accounts = registry.account_ids_by_va(session) if table.rows else {}
     for number, row in table.rows:
         ref = row["reference"]
         ok = True
+        if row["va_number"] not in accounts:
+            problems.append(
+                FieldProblem(
+                    "va_number", "no account has this virtual-account number", row=number, value=row["va_number"]
+                )
+            )
+            ok = False
         if not ref or len(ref) > 64:
             problems.append(FieldProblem("reference", "must be 1 to 64 characters", row=number, value=ref))
             ok = False
@@ -774,14 +782,7 @@ def import_payments(
             dates.append(paid_on)
             channels.append(row.get("channel") or "va")
             rownums.append(number)
-    accounts = registry.account_ids_by_va(session) if refs else {}
-    account_ids = []
-    for number, va in zip(rownums, vas, strict=True):
-        account_ids.append(accounts.get(va))
-        if va not in accounts:
-            problems.append(
-                FieldProblem("va_number", "no account has this virtual-account number", row=number, value=va)
-            )
+    account_ids = [accounts[va] for va in vas]
     known = _known_payments(session, refs)
     fresh = []
     for i, ref in enumerate(refs):

@@ -80,9 +80,7 @@ def _parse(
 
 
 def _branches(session: Session) -> dict[str, str]:
-    found = dict(
-        session.execute(select(t.branch_regency.c.regency_code, t.branch_regency.c.branch_code)).all()
-    )
+    found = dict(session.execute(select(t.branch_regency.c.regency_code, t.branch_regency.c.branch_code)).all())
     if not found:
         raise ReferenceMissing("reference data is not loaded: run `jamsos reference load`")
     return found
