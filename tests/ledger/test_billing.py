@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import Engine, func, select
+from tests.conftest import Clock
+from tests.scenario import bpu, firm, nik
 
 from jamsos.infra.db import unit_of_work
 from jamsos.infra.files import read_table
@@ -18,8 +20,6 @@ from jamsos.registry import service as reg
 from jamsos.rules import codes as c
 from jamsos.rules.calculator import Membership, calculate
 from jamsos.rules.tree import ParameterTree
-from tests.conftest import Clock
-from tests.scenario import bpu, firm, nik
 
 pytestmark = pytest.mark.integration
 DEC = Period(2024, 12)
@@ -73,7 +73,7 @@ def test_rerun_is_idempotent_and_changes_become_reversal_plus_replacement(
     again = run_and_approve(engine, tree, clock)
     assert again.status == "empty" and again.lines == 0
     before = billed(engine, f.va)
-    mid = list(f.workers.values())[0]
+    mid = next(iter(f.workers.values()))
     with unit_of_work(engine) as s:
         reg.correct_membership(
             s, membership_id=mid, valid_from=dt.date(2024, 10, 1), wage=5_500_000, recorded_at=clock.advance(days=1)

@@ -1,4 +1,4 @@
-"""Payments on a real store: idempotent imports, oldest-first allocation, credit, fines, arrears, reversal, active status."""
+"""Payments on a real store: idempotent imports, oldest-first allocation, credit, fines, arrears, reversal, status."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import Engine, func, select
+from tests.conftest import Clock
+from tests.ledger.test_billing import run_and_approve
+from tests.scenario import bpu, firm
 
 from jamsos.infra.db import unit_of_work
 from jamsos.infra.files import read_table
@@ -15,9 +18,6 @@ from jamsos.ledger import service as led
 from jamsos.ledger import tables as lt
 from jamsos.registry import service as reg
 from jamsos.rules.tree import ParameterTree
-from tests.conftest import Clock
-from tests.ledger.test_billing import run_and_approve
-from tests.scenario import bpu, firm
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +84,7 @@ def test_late_payment_fine_and_arrears_buckets(engine: Engine, tree: ParameterTr
     with unit_of_work(engine) as s:
         late = firm(s, clock(), wages=[5_000_000], first_serial=1)
         never = firm(s, clock(), wages=[4_000_000], first_serial=10)
-        person, person_va, _ = bpu(s, clock(), 80)
+        _, person_va, _ = bpu(s, clock(), 80)
     for month in ("2024-05", "2024-09", "2024-12"):
         run_and_approve(engine, tree, clock, Period.parse(month))
     dec_due = statement(engine, late.va)["bills"][2]

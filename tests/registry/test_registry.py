@@ -7,6 +7,8 @@ import threading
 
 import pytest
 from sqlalchemy import Engine, func, select
+from tests.conftest import Clock
+from tests.scenario import firm, nik
 
 from jamsos.infra.db import unit_of_work
 from jamsos.infra.files import read_table
@@ -16,8 +18,6 @@ from jamsos.registry import imports, reference
 from jamsos.registry import service as reg
 from jamsos.registry import tables as t
 from jamsos.registry.errors import DuplicateMembership, DuplicateNik, NotFound
-from tests.conftest import Clock
-from tests.scenario import firm, nik
 
 pytestmark = pytest.mark.integration
 
