@@ -38,6 +38,15 @@ HTTP_STATUS = {
 }
 
 
+def _session(request: Request) -> Iterator[Session]:
+    """One unit of work per request: committed when the handler returns, rolled back on any error."""
+    with unit_of_work(request.app.state.engine) as session:
+        yield session
+
+
+Db = Annotated[Session, Depends(_session)]
+
+
 def _period(text: str) -> Period:
     try:
         return Period.parse(text)
@@ -78,12 +87,6 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
                 for p in exc.problems
             ]
         return JSONResponse(body, status_code=HTTP_STATUS.get(exc.code, 400))
-
-    def session() -> Iterator[Session]:
-        with unit_of_work(engine) as sess:
-            yield sess
-
-    Db = Annotated[Session, Depends(session)]
 
     @app.get("/health", tags=["system"])
     def health() -> dict[str, str]:

@@ -195,13 +195,13 @@ def import_workers(session: Session, *, table: TableFile, recorded_at: dt.dateti
     seen: dict[str, int] = {}
     for number, r in rows:
         nik = r["nik"]
-        for p in d.nik_problems(nik, r["birth_date"], r["sex"], provinces):
-            problems.append(FieldProblem(p.field, p.message, row=number, value=p.value))
+        nik_bad = d.nik_problems(nik, r["birth_date"], r["sex"], provinces)
+        problems += [FieldProblem(p.field, p.message, row=number, value=p.value) for p in nik_bad]
         if nik in seen:
             problems.append(FieldProblem("nik", f"repeated (first on row {seen[nik]})", row=number, value=nik))
         seen.setdefault(nik, number)
         regency = r["regency_code"] or nik[:4]
-        if regency not in regencies:
+        if regency not in regencies and not (nik_bad and not r["regency_code"]):
             problems.append(
                 FieldProblem(
                     "regency_code", "unknown regency; give the regency of residence", row=number, value=regency

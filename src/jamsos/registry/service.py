@@ -852,16 +852,16 @@ def fact_queries() -> dict[str, tuple[Any, Any]]:
         "persons": (
             wv.c.id,
             select(
-                wv.c.id.label("version_id"), w.c.id.label("worker_id"), w.c.nik, w.c.kpj, wv.c.name, wv.c.birth_date,
-                wv.c.sex, wv.c.regency_code, wv.c.valid_from, wv.c.valid_to, wv.c.recorded_at,
+                wv.c.id.label("version_id"), w.c.id.label("worker_id"), w.c.nik, w.c.kpj, w.c.account_id, wv.c.name,
+                wv.c.birth_date, wv.c.sex, wv.c.regency_code, wv.c.valid_from, wv.c.valid_to, wv.c.recorded_at,
             ).join(w, w.c.id == wv.c.worker_id),
         ),
         "employers": (
             ev.c.id,
             select(
-                ev.c.id.label("version_id"), e.c.id.label("employer_id"), e.c.npp, ev.c.name, ev.c.legal_form,
-                ev.c.sector, ev.c.risk_class, ev.c.size_class, ev.c.regency_code, ev.c.branch_code, ev.c.ecosystems,
-                ev.c.valid_from, ev.c.valid_to, ev.c.recorded_at,
+                ev.c.id.label("version_id"), e.c.id.label("employer_id"), e.c.npp, e.c.account_id, ev.c.name,
+                ev.c.legal_form, ev.c.sector, ev.c.risk_class, ev.c.size_class, ev.c.regency_code, ev.c.branch_code,
+                ev.c.ecosystems, ev.c.valid_from, ev.c.valid_to, ev.c.recorded_at,
             ).join(e, e.c.id == ev.c.employer_id),
         ),
         "memberships": (
@@ -872,6 +872,21 @@ def fact_queries() -> dict[str, tuple[Any, Any]]:
                 mv.c.sponsor_id, mv.c.ecosystem, mv.c.channel, mv.c.agent, mv.c.exit_reason, mv.c.exit_date,
                 mv.c.valid_from, mv.c.valid_to, mv.c.recorded_at,
             ).join(m, m.c.id == mv.c.membership_id),
+        ),
+        "sponsors": (
+            t.sponsor.c.id,
+            select(
+                t.sponsor.c.id.label("sponsor_id"), t.sponsor.c.code, t.sponsor.c.name, t.sponsor.c.payer_source,
+                t.sponsor.c.regency_code, t.sponsor.c.account_id, t.sponsor.c.recorded_at,
+            ),
+        ),
+        "projects": (
+            t.project.c.id,
+            select(
+                t.project.c.id.label("project_id"), t.project.c.code, t.project.c.employer_id, t.project.c.name,
+                t.project.c.contract_value, t.project.c.spk_date, t.project.c.start_date, t.project.c.end_date,
+                t.project.c.regency_code, t.project.c.recorded_at,
+            ),
         ),
     }  # fmt: skip
 

@@ -75,6 +75,8 @@ def export(session: Session, *, out: Path, batch: int = 1_000_000) -> ExportResu
             if chunk.num_rows == 0:
                 break
             first = chunk.column(0)[0].as_py()
+            if "period" in chunk.column_names:
+                chunk = _periods_as_text(chunk, ("period",))
             _write(chunk, out / name / f"part-{first:012d}.parquet")
             mark = int(pc.max(chunk.column(0)).as_py())
             total += chunk.num_rows
@@ -100,6 +102,7 @@ def _export_lines(session: Session, out: Path, state: dict[str, Any]) -> int:
             seg = lines.schema.get_field_index("segment")
             lines = lines.set_column(seg, "segment", pc.fill_null(lines["segment"], "jakon"))
             lines = _label(lines)
+            lines = _periods_as_text(lines.drop_columns(["period"]), ("cover_from", "cover_to"))
             _write(
                 lines,
                 out / "contribution_lines" / f"period={Period.from_ordinal(period)}" / f"run-{run_id:08d}.parquet",
@@ -107,6 +110,19 @@ def _export_lines(session: Session, out: Path, state: dict[str, Any]) -> int:
         total += lines.num_rows
         state.setdefault("runs", []).append(run_id)
     return total
+
+
+def _periods_as_text(table: pa.Table, columns: tuple[str, ...]) -> pa.Table:
+    """Month ordinals (year * 12 + month - 1) as 'YYYY-MM' text."""
+    for col in columns:
+        ordinals = table[col].cast(pa.int64())
+        years = pc.divide(ordinals, 12)
+        months = pc.add(pc.subtract(ordinals, pc.multiply(years, 12)), 1)
+        text = pc.binary_join_element_wise(
+            pc.cast(years, pa.string()), pc.utf8_lpad(pc.cast(months, pa.string()), 2, "0"), "-"
+        )
+        table = table.set_column(table.schema.get_field_index(col), col, text)
+    return table
 
 
 def _label(lines: pa.Table) -> pa.Table:

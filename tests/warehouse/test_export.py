@@ -1,0 +1,59 @@
+"""Incremental export of facts to Parquet: the documented schema, and a second export adds only what is new."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+from sqlalchemy import Engine
+
+from jamsos.infra.db import unit_of_work
+from jamsos.infra.files import read_table
+from jamsos.ledger import service as led
+from jamsos.kernel.period import Period
+from jamsos.rules.tree import ParameterTree
+from jamsos.warehouse import export
+from tests.conftest import Clock
+from tests.ledger.test_billing import run_and_approve
+from tests.scenario import bpu, firm
+
+pytestmark = pytest.mark.integration
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
+
+
+def test_export_is_incremental_and_matches_the_documented_schema(
+    engine: Engine, tree: ParameterTree, clock: Clock, tmp_path: Path
+) -> None:
+    with unit_of_work(engine) as s:
+        f = firm(s, clock(), wages=[5_000_000, 6_000_000])
+        bpu(s, clock(), 70)
+    run_and_approve(engine, tree, clock, Period(2024, 11))
+    with unit_of_work(engine) as s:
+        first = export.export(s, out=tmp_path)
+    assert first.written["persons"] == 3 and first.written["memberships"] == 3 and first.written["contribution_lines"] > 0
+    with unit_of_work(engine) as s:
+        second = export.export(s, out=tmp_path)
+    assert all(v == 0 for k, v in second.written.items() if k != "offices")
+    run_and_approve(engine, tree, clock, Period(2024, 12))
+    late = f"reference,va_number,amount,paid_on\nW1,{f.va},5000000,2025-01-03\n"  # November's bill, paid late
+    with unit_of_work(engine) as s:
+        led.import_payments(s, table=read_table(late.encode(), "b.csv"), tree=tree, recorded_at=clock(), recorded_by="t")
+    with unit_of_work(engine) as s:
+        third = export.export(s, out=tmp_path)
+    assert third.written["contribution_lines"] == first.written["contribution_lines"]
+    assert third.written["persons"] == 0 and third.written["bills"] == 2
+    assert third.written["payments"] == 1 and third.written["fines"] == 1 and third.written["allocations"] >= 2
+    lines = ds.dataset(tmp_path / "contribution_lines", format="parquet", partitioning="hive").to_table()
+    assert sorted(set(lines["period"].to_pylist())) == ["2024-11", "2024-12"]
+    assert set(lines["segment"].to_pylist()) == {"pu", "bpu"}
+    assert {"JKK", "JKM", "JHT", "JP", "JKP"} <= set(lines["program"].to_pylist())
+    documented = DOCS.read_text()
+    present = {p.name for p in tmp_path.iterdir() if p.is_dir()}
+    assert present >= {"persons", "employers", "memberships", "bills", "contribution_lines", "offices", "fines"}
+    for name in present - {"contribution_lines"}:
+        table = ds.dataset(tmp_path / name, format="parquet").to_table()
+        for column in table.column_names:
+            assert f"`{column}`" in documented, f"{name}.{column} is not documented in docs/warehouse.md"
+    for column in lines.column_names:
+        assert f"`{column}`" in documented
