@@ -22,8 +22,16 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/jamsos rules check
 
+# The integration tests run on SQLite and on a real PostgreSQL server, installed from Debian
+# packages if missing, started on loopback for the run and stopped afterwards.
+PGTEST := /tmp/jamsos-make-pg
+PGPORT ?= 54331
+
 test: lint
-	$(BIN)/python -m pytest
+	@url=$$(scripts/pg-test-server start $(PGTEST) $(PGPORT)) || exit 1; \
+	trap 'scripts/pg-test-server stop $(PGTEST)' EXIT; \
+	echo "PostgreSQL for the tests: $$url"; \
+	JAMSOS_TEST_DATABASE_URL=$$url $(BIN)/python -m pytest
 
 bench: $(STAMP)
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

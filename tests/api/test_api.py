@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import Clock
+from tests.scenario import nik
 
 from jamsos.api.app import HTTP_STATUS, create_app
 from jamsos.infra.settings import Settings
-from tests.conftest import Clock
-from tests.scenario import nik
 
 pytestmark = pytest.mark.integration
 
@@ -21,14 +21,22 @@ def client(db_url: str, clock: Clock) -> TestClient:
 def test_operations_flow_over_http(client: TestClient, clock: Clock) -> None:
     r = client.post(
         "/employers",
-        json={"name": "PT Pala", "sector": "C", "size_class": "menengah", "regency_code": "8271", "valid_from": "2024-01-01"},
+        json={
+            "name": "PT Pala",
+            "sector": "C",
+            "size_class": "menengah",
+            "regency_code": "8271",
+            "valid_from": "2024-01-01",
+        },
     )
     assert r.status_code == 201 and r.json()["branch"] == "KC-TERNATE"
     npp, va = r.json()["npp"], r.json()["va_number"]
     w = client.post("/workers", json={"nik": nik(1), "name": "Budi", "valid_from": "2024-01-01"})
     assert w.status_code == 201 and len(w.json()["kpj"]) == 11
     assert client.post("/workers", json={"nik": nik(1), "name": "Budi", "valid_from": "2024-01-01"}).status_code == 409
-    m = client.post("/memberships", json={"nik": nik(1), "segment": "pu", "npp": npp, "wage": 5_000_000, "valid_from": "2024-01-01"})
+    m = client.post(
+        "/memberships", json={"nik": nik(1), "segment": "pu", "npp": npp, "wage": 5_000_000, "valid_from": "2024-01-01"}
+    )
     assert m.status_code == 201
     mid = m.json()["membership_id"]
     declaration = client.post(
@@ -46,7 +54,8 @@ def test_operations_flow_over_http(client: TestClient, clock: Clock) -> None:
     due = client.get(f"/accounts/{va}").json()["owed"]
     clock.advance(days=10)
     paid = client.post(
-        "/payments/imports", files={"file": ("bank.csv", f"reference,va_number,amount,paid_on\nX1,{va},{due},2025-01-14\n".encode())}
+        "/payments/imports",
+        files={"file": ("bank.csv", f"reference,va_number,amount,paid_on\nX1,{va},{due},2025-01-14\n".encode())},
     )
     assert paid.status_code == 201 and paid.json()["posted"] == 1
     assert client.get(f"/accounts/{va}").json()["owed"] == 0
@@ -54,7 +63,10 @@ def test_operations_flow_over_http(client: TestClient, clock: Clock) -> None:
     assert active["active"] == 1 and active["per_program"]["jp"] == 1
     history = client.get(f"/memberships/{mid}", params={"month": "2024-12"}).json()
     assert history["state"]["wage"] == 5_000_000 and len(history["history"]) == 1
-    assert client.post(f"/memberships/{mid}/exit", json={"exit_date": "2024-12-31", "reason": "resignation"}).status_code == 201
+    assert (
+        client.post(f"/memberships/{mid}/exit", json={"exit_date": "2024-12-31", "reason": "resignation"}).status_code
+        == 201
+    )
     assert client.get("/arrears", params={"as_of": "2025-03-01"}).json() == []
     reversed_ = client.post("/payments/X1/reverse", json={"reason": "recall"})
     assert reversed_.status_code == 200
@@ -77,6 +89,14 @@ def test_errors_name_row_and_column(client: TestClient) -> None:
 def test_openapi_documents_every_action(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     paths = set(spec["paths"])
-    for path in ("/employers", "/workers", "/memberships", "/declarations", "/billing-runs", "/payments/imports", "/arrears"):
+    for path in (
+        "/employers",
+        "/workers",
+        "/memberships",
+        "/declarations",
+        "/billing-runs",
+        "/payments/imports",
+        "/arrears",
+    ):
         assert path in paths
     assert set(HTTP_STATUS) >= {"invalid_input", "duplicate_nik", "four_eyes", "not_found"}

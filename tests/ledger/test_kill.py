@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
+from tests.conftest import Clock
+from tests.ledger.test_billing import run_and_approve
+from tests.scenario import firm
 
 from jamsos.infra.db import unit_of_work
 from jamsos.infra.migrate import head_revision
 from jamsos.ledger import tables as lt
 from jamsos.rules.tree import ParameterTree
-from tests.conftest import Clock
-from tests.ledger.test_billing import run_and_approve
-from tests.scenario import firm
 
 pytestmark = pytest.mark.integration
 ROWS = 300_000

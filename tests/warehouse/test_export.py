@@ -7,16 +7,16 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 from sqlalchemy import Engine
-
-from jamsos.infra.db import unit_of_work
-from jamsos.infra.files import read_table
-from jamsos.ledger import service as led
-from jamsos.kernel.period import Period
-from jamsos.rules.tree import ParameterTree
-from jamsos.warehouse import export
 from tests.conftest import Clock
 from tests.ledger.test_billing import run_and_approve
 from tests.scenario import bpu, firm
+
+from jamsos.infra.db import unit_of_work
+from jamsos.infra.files import read_table
+from jamsos.kernel.period import Period
+from jamsos.ledger import service as led
+from jamsos.rules.tree import ParameterTree
+from jamsos.warehouse import export
 
 pytestmark = pytest.mark.integration
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
@@ -31,14 +31,18 @@ def test_export_is_incremental_and_matches_the_documented_schema(
     run_and_approve(engine, tree, clock, Period(2024, 11))
     with unit_of_work(engine) as s:
         first = export.export(s, out=tmp_path)
-    assert first.written["persons"] == 3 and first.written["memberships"] == 3 and first.written["contribution_lines"] > 0
+    assert (
+        first.written["persons"] == 3 and first.written["memberships"] == 3 and first.written["contribution_lines"] > 0
+    )
     with unit_of_work(engine) as s:
         second = export.export(s, out=tmp_path)
     assert all(v == 0 for k, v in second.written.items() if k != "offices")
     run_and_approve(engine, tree, clock, Period(2024, 12))
     late = f"reference,va_number,amount,paid_on\nW1,{f.va},5000000,2025-01-03\n"  # November's bill, paid late
     with unit_of_work(engine) as s:
-        led.import_payments(s, table=read_table(late.encode(), "b.csv"), tree=tree, recorded_at=clock(), recorded_by="t")
+        led.import_payments(
+            s, table=read_table(late.encode(), "b.csv"), tree=tree, recorded_at=clock(), recorded_by="t"
+        )
     with unit_of_work(engine) as s:
         third = export.export(s, out=tmp_path)
     assert third.written["contribution_lines"] == first.written["contribution_lines"]
