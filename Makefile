@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/jamsos demo
+	$(BIN)/jamsos demo --serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jamsos.cli import ops
+from jamsos.cli import demo_ops, ops
 from jamsos.cli.common import domain_errors, out
 from jamsos.i18n.numbers import percent, rupiah
 from jamsos.infra.settings import load_settings
@@ -312,8 +313,12 @@ DEMO_CASES: list[tuple[str, Membership]] = [
 
 
 @app.command()
-def demo(rules_dir: RulesDir = None) -> None:
-    """Show the calculator on typical workers, and the parameter table with its citations."""
+def demo(
+    rules_dir: RulesDir = None,
+    serve: Annotated[bool, typer.Option(help="Serve the API on JAMSOS_HOST:JAMSOS_PORT afterwards.")] = False,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo store and warehouse go.")] = Path("var/demo"),
+) -> None:
+    """The calculator on typical workers, the parameter table, then six months of branch operations."""
     wide = Console(width=max(out.width, 170))
     with _domain_errors():
         tree = _tree(rules_dir)
@@ -326,6 +331,19 @@ def demo(rules_dir: RulesDir = None) -> None:
         f"Parameter tree valid: {report.parameters} parameters, {report.values} dated values, "
         f"{report.unverified} unverified. Try: .venv/bin/jamsos iuran --help"
     )
+    wide.rule("Operations: a synthetic branch-office half-year on the embedded store (SQLite)")
+    with _domain_errors():
+        url = demo_ops.run(wide, tree, data_dir)
+    wide.print(f"Explore it: JAMSOS_DATABASE_URL={url} .venv/bin/jamsos pay arrears")
+    if serve:
+        import uvicorn
+
+        from jamsos.cli.common import settings
+
+        os.environ["JAMSOS_DATABASE_URL"] = url
+        cfg = settings()
+        wide.print(f"API and its OpenAPI documentation: http://{cfg.host}:{cfg.port}/docs (Ctrl-C to stop)")
+        uvicorn.run("jamsos.api.app:app_from_environment", factory=True, host=cfg.host, port=cfg.port)
 
 
 ops.register(app)

@@ -1389,3 +1389,25 @@ def run_lines(session: Session, run_id: int) -> pa.Table:
         .where(bl.c.run_id == run_id)
         .order_by(bl.c.id),
     )  # fmt: skip
+
+
+def bills_for_period(session: Session, *, period: Period) -> list[dict[str, Any]]:
+    """Every unpaid bill of a month: virtual account, what it still asks, due date, and what the
+    account owes in all (this and older bills, fines included) — what a statement would ask."""
+    rows = session.execute(_bill_balances(session, None)).all()
+    account_owed: dict[int, int] = {}
+    for r in rows:
+        owed = int(r.due) - int(r.paid) + int(r.fine_due) - int(r.fine_paid)
+        account_owed[int(r.account_id)] = account_owed.get(int(r.account_id), 0) + max(owed, 0)
+    current = [r for r in rows if r.period == period.ordinal and int(r.due) - int(r.paid) > 0]
+    holders = registry.account_holders(session, {int(r.account_id) for r in current}) if current else {}
+    return [
+        {
+            "bill_id": int(r.id),
+            "va_number": holders[int(r.account_id)]["va_number"],
+            "owed": int(r.due) - int(r.paid) + int(r.fine_due) - int(r.fine_paid),
+            "account_owed": account_owed[int(r.account_id)],
+            "due": r.due_date,
+        }
+        for r in current
+    ]

@@ -31,6 +31,7 @@ FIRST = (
 )
 LAST = ("Santoso", "Wijaya", "Lestari", "Saputra", "Hidayat", "Rahman", "Kurniawan", "Pratama", "Sari", "Nugroho")
 SECTORS = ("A", "C", "F", "G", "H", "I", "J", "K", "N", "Q", "T")  # T has no risk class on file: an exception
+SECTOR_WEIGHTS = (0.1, 0.2, 0.1, 0.2, 0.08, 0.1, 0.05, 0.05, 0.05, 0.05, 0.02)
 SIZES = ("mikro", "kecil", "menengah", "besar")
 
 
@@ -82,10 +83,11 @@ def population(
     rng = np.random.default_rng(seed)
     emp_rows = []
     for i in range(employers):
-        sector = SECTORS[int(rng.integers(len(SECTORS)))]
+        sector = str(rng.choice(SECTORS, p=SECTOR_WEIGHTS))
         size = SIZES[min(int(rng.exponential(0.8)), 3)]
         emp_rows.append(
             [
+                f"SY{seed:02d}{i + 1:06d}",
                 f"PT Contoh {i + 1}",
                 "pt",
                 sector,
@@ -100,6 +102,7 @@ def population(
     emp = _csv(
         "employers.csv",
         [
+            "npp",
             "name",
             "legal_form",
             "sector",
@@ -122,7 +125,7 @@ def population(
     )
     mem_rows = []
     npps = [f"SY{seed:02d}{i + 1:06d}" for i in range(employers)]
-    wages = np.round(rng.lognormal(np.log(4_200_000), 0.45, pu_workers), -3).astype(np.int64)
+    wages = np.round(rng.lognormal(np.log(5_000_000), 0.35, pu_workers), -3).astype(np.int64)
     for i in range(pu_workers):
         mem_rows.append(
             [
@@ -182,13 +185,24 @@ def population(
 
 
 def payment_file(
-    bills: list[tuple[str, int, dt.date]], *, pay_share: float, late_share: float, seed: int = 11, prefix: str = "BNK"
+    bills: list[tuple[str, int, dt.date]],
+    *,
+    pay_share: float,
+    late_share: float,
+    seed: int = 11,
+    prefix: str = "BNK",
+    not_after: dt.date | None = None,
 ) -> TableFile:
-    """A bank file paying ``pay_share`` of the bills (va_number, amount, due date); some late, some partial."""
+    """A bank file paying the bills (va_number, amount, due date) of about ``pay_share`` of the accounts.
+
+    Whether an account pays is mostly a habit of that account (the same accounts pay month after
+    month) with some churn; ``late_share`` of the payments come after the due date.
+    """
     rng = np.random.default_rng(seed)
     rows = []
     for i, (va, amount, due) in enumerate(bills):
-        if rng.random() >= pay_share:
+        habit = (int(va[-6:-1]) * 7919 % 1000) / 1000
+        if habit >= pay_share and rng.random() > 0.05:
             continue
         late = rng.random() < late_share
         paid_on = (
@@ -196,5 +210,7 @@ def payment_file(
             if late
             else due - dt.timedelta(days=int(rng.integers(0, 10)))
         )
+        if not_after is not None:
+            paid_on = min(paid_on, not_after)
         rows.append([f"{prefix}{i:09d}", va, amount, paid_on.isoformat(), "va"])
     return _csv("payments.csv", ["reference", "va_number", "amount", "paid_on", "channel"], rows)

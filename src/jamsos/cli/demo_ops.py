@@ -1,0 +1,94 @@
+"""The operations part of ``jamsos demo``: a synthetic branch-office year on the embedded store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from jamsos.i18n.numbers import number, rupiah
+from jamsos.infra.db import make_engine, unit_of_work
+from jamsos.infra.migrate import upgrade
+from jamsos.kernel.period import Period
+from jamsos.ledger import service as ledger
+from jamsos.registry import imports, reference
+from jamsos.registry import service as registry
+from jamsos.rules.tree import ParameterTree
+from jamsos.synth.operations import payment_file, population
+from jamsos.warehouse import export
+
+REGENCIES = ["8271", "8272", "8204", "8205", "8201", "8171", "7371", "3171", "3273", "6471"]
+MONTHS = [Period(2024, m) for m in range(7, 13)]
+
+
+def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
+    """Build a fresh demo store in ``data_dir`` and walk six months of operations; returns its URL."""
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    url = f"sqlite:///{data_dir / 'jamsos.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    at = dt.datetime(2024, 6, 20, 9)
+    with unit_of_work(engine) as s:
+        reference.load_reference(s)
+        pop = population(
+            regencies=REGENCIES, employers=150, pu_workers=2400, bpu_workers=1200, start=dt.date(2024, 6, 1), seed=7
+        )
+        imports.import_employers(s, table=pop.employers, recorded_at=at, recorded_by="demo")
+        imports.import_workers(s, table=pop.workers, recorded_at=at, recorded_by="demo")
+        imports.import_memberships(s, table=pop.memberships, recorded_at=at, recorded_by="demo")
+        registry.register_sponsor(
+            s, code="APBD-8271", name="Pemkot Ternate", payer_source="apbd", regency_code="8271", recorded_at=at
+        )
+    console.print(f"Registered 150 employers, {number(len(pop.niks))} workers in Maluku Utara and beyond ({url}).")
+    table = Table("Month", "Run", "Lines", "Exceptions", "Billed", "Paid files", "Fines", "Active", "PU", "BPU")
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Billing, approving and collecting", total=len(MONTHS))
+        for i, month in enumerate(MONTHS):
+            at = dt.datetime.combine(month.last_day, dt.time(10)) + dt.timedelta(days=5)
+            with unit_of_work(engine) as s:
+                r = ledger.run_billing(s, period=month, maker="ani.kc-ternate", tree=tree, started_at=at)
+                if r.status == "draft":
+                    ledger.approve_run(s, run_id=r.run_id, checker="budi.kc-ternate", tree=tree, decided_at=at)
+                    r.status = "approved"
+                bills = [(b["va_number"], b["account_owed"], b["due"]) for b in ledger.bills_for_period(s, period=month)]
+            pay_at = dt.datetime.combine((month + 2).last_day, dt.time(18))
+            with unit_of_work(engine) as s:
+                imp = ledger.import_payments(
+                    s,
+                    table=payment_file(
+                        bills,
+                        pay_share=0.85,
+                        late_share=0.15,
+                        seed=i,
+                        prefix=f"{month}-",
+                        not_after=pay_at.date(),
+                    ),
+                    tree=tree,
+                    recorded_at=pay_at,
+                    recorded_by="bank-feed",
+                )
+            with unit_of_work(engine) as s:
+                counts = ledger.active_counts(s, period=month, tree=tree, known_at=pay_at)
+            table.add_row(
+                str(month), r.status, number(r.lines), number(r.exceptions), rupiah(r.amount), number(imp.posted),
+                rupiah(imp.fine_amount), number(counts["active"]), number(counts["per_segment"]["pu"]),
+                number(counts["per_segment"]["bpu"]),
+            )  # fmt: skip
+            progress.advance(task)
+    console.print(table)
+    with unit_of_work(engine) as s:
+        rows = ledger.arrears(s, as_of=dt.date(2025, 2, 28))
+        wh = export.export(s, out=data_dir / "warehouse")
+    arrears = Table("Arrears at 2025-02-28", "0-1", "2-3", "4-6", ">6", "Accounts")
+    for kind in ("employer", "participant"):
+        sub = [r for r in rows if r["kind"] == kind]
+        arrears.add_row(kind, *(rupiah(sum(r[b] for r in sub)) for b in ("0-1", "2-3", "4-6", ">6")), number(len(sub)))
+    console.print(arrears)
+    console.print(f"Warehouse written to {data_dir / 'warehouse'}: {wh.written}")
+    return url
