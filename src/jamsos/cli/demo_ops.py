@@ -56,7 +56,9 @@ def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
                 if r.status == "draft":
                     ledger.approve_run(s, run_id=r.run_id, checker="budi.kc-ternate", tree=tree, decided_at=at)
                     r.status = "approved"
-                bills = [(b["va_number"], b["account_owed"], b["due"]) for b in ledger.bills_for_period(s, period=month)]
+                bills = [
+                    (b["va_number"], b["account_owed"], b["due"]) for b in ledger.bills_for_period(s, period=month)
+                ]
             pay_at = dt.datetime.combine((month + 2).last_day, dt.time(18))
             with unit_of_work(engine) as s:
                 imp = ledger.import_payments(

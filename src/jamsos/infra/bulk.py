@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
+
+ANALYZE_AFTER = 10_000
 
 
 def bulk_insert(session: Session, table: Table, columns: dict[str, Any]) -> int:
@@ -31,6 +33,9 @@ def bulk_insert(session: Session, table: Table, columns: dict[str, Any]) -> int:
         sql = f'COPY "{table.name}" ({cols}) FROM STDIN (FORMAT csv)'
         with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
             copy.write(buffer.getvalue())
+        if n >= ANALYZE_AFTER:
+            # Fresh statistics, or the planner takes a million rows for one and nests its loops.
+            session.execute(text(f'ANALYZE "{table.name}"'))
         return n
     lists = [_pylist(v) for v in columns.values()]
     marks = ", ".join("?" for _ in names)
