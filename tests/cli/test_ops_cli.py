@@ -90,3 +90,19 @@ def test_operations_cycle_from_the_command_line(cli: CliRunner, tmp_path: Path) 
     export = data(run(cli, "warehouse", "export", "--out", str(tmp_path / "wh")))
     assert export["written"]["contribution_lines"] > 0
     assert "schema at revision" in run(cli, "db", "upgrade")
+
+
+def test_demo_operations_walk_six_months(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from jamsos.cli import demo_ops
+    from jamsos.rules.tree import load_parameters
+
+    buf = io.StringIO()
+    url = demo_ops.run(Console(file=buf, width=200), load_parameters(), tmp_path / "demo")
+    text = buf.getvalue()
+    assert url.endswith("demo/jamsos.db")
+    assert text.count("approved") == 6 and "Arrears at 2025-02-28" in text
+    assert (tmp_path / "demo" / "warehouse" / "contribution_lines").is_dir()

@@ -126,21 +126,10 @@ def import_employers(
     if n == 0:
         return {"employers": 0}
     first_npp = svc.reserve_numbers(session, "npp", n)
-    first_va = svc.reserve_numbers(session, "va_employer", n)
-    first_account = _next_id(session, t.account)
+    first_account = _new_accounts(session, "employer", n, recorded_at)
     first_employer = _next_id(session, t.employer)
     sectors = svc.sector_risk_classes()
     npps = [r["npp"] or d.make_npp(first_npp + i) for i, (_, r) in enumerate(rows)]
-    bulk_insert(
-        session,
-        t.account,
-        {
-            "id": list(range(first_account, first_account + n)),
-            "va_number": [d.make_va("employer", first_va + i) for i in range(n)],
-            "kind": ["employer"] * n,
-            "recorded_at": [recorded_at] * n,
-        },
-    )
     bulk_insert(
         session,
         t.employer,
@@ -214,20 +203,9 @@ def import_workers(session: Session, *, table: TableFile, recorded_at: dt.dateti
     n = len(fresh)
     if n:
         first_kpj = svc.reserve_numbers(session, "kpj", n)
-        first_va = svc.reserve_numbers(session, "va_participant", n)
-        first_account = _next_id(session, t.account)
+        first_account = _new_accounts(session, "participant", n, recorded_at)
         first_worker = _next_id(session, t.worker)
         today = recorded_at.date()
-        bulk_insert(
-            session,
-            t.account,
-            {
-                "id": list(range(first_account, first_account + n)),
-                "va_number": [d.make_va("participant", first_va + i) for i in range(n)],
-                "kind": ["participant"] * n,
-                "recorded_at": [recorded_at] * n,
-            },
-        )
         bulk_insert(
             session,
             t.worker,
@@ -380,6 +358,23 @@ def import_memberships(
         bulk_insert(session, t.membership_version, cols)
         _bump_ids(session)
     return {"memberships": n}
+
+
+def _new_accounts(session: Session, kind: str, n: int, recorded_at: dt.datetime) -> int:
+    """Create ``n`` payer accounts with fresh virtual-account numbers; returns the first id."""
+    first_va = svc.reserve_numbers(session, f"va_{kind}", n)
+    first = _next_id(session, t.account)
+    bulk_insert(
+        session,
+        t.account,
+        {
+            "id": list(range(first, first + n)),
+            "va_number": [d.make_va(kind, first_va + i) for i in range(n)],
+            "kind": [kind] * n,
+            "recorded_at": [recorded_at] * n,
+        },
+    )
+    return first
 
 
 def _existing_niks(session: Session, niks: list[str]) -> set[str]:

@@ -42,6 +42,11 @@ def reserve_numbers(session: Session, name: str, count: int) -> int:
     return int(end) - count
 
 
+def _insert_id(session: Session, table: Any, **values: Any) -> int:
+    """Insert one row and return its id."""
+    return int(session.execute(insert(table).values(**values).returning(table.c.id)).scalar_one())
+
+
 def _new_account(session: Session, kind: str, recorded_at: dt.datetime) -> tuple[int, str]:
     va = d.make_va(kind, reserve_numbers(session, f"va_{kind}", 1))
     account_id = session.execute(
@@ -236,18 +241,16 @@ def change_employer(
         raise InvalidInput(problems)
     new["branch_code"] = _branch_of(session, new["regency_code"])
     return int(
-        session.execute(
-            insert(t.employer_version)
-            .values(
-                employer_id=state["employer_id"],
-                valid_from=valid_from,
-                valid_to=valid_to,
-                recorded_at=recorded_at,
-                recorded_by=recorded_by,
-                **new,
-            )
-            .returning(t.employer_version.c.id)
-        ).scalar_one()
+        _insert_id(
+            session,
+            t.employer_version,
+            employer_id=state["employer_id"],
+            valid_from=valid_from,
+            valid_to=valid_to,
+            recorded_at=recorded_at,
+            recorded_by=recorded_by,
+            **new,
+        )
     )
 
 
@@ -398,18 +401,16 @@ def register_sponsor(
     if problems:
         raise InvalidInput(problems)
     account_id, va = _new_account(session, "sponsor", recorded_at)
-    sponsor_id = session.execute(
-        insert(t.sponsor)
-        .values(
-            code=code,
-            name=name,
-            payer_source=payer_source,
-            regency_code=regency_code,
-            account_id=account_id,
-            recorded_at=recorded_at,
-        )
-        .returning(t.sponsor.c.id)
-    ).scalar_one()
+    sponsor_id = _insert_id(
+        session,
+        t.sponsor,
+        code=code,
+        name=name,
+        payer_source=payer_source,
+        regency_code=regency_code,
+        account_id=account_id,
+        recorded_at=recorded_at,
+    )
     return Registered(sponsor_id, code, va)
 
 
@@ -439,21 +440,19 @@ def register_project(
         problems.append(FieldProblem("regency_code", "unknown regency", value=regency_code))
     if problems:
         raise InvalidInput(problems)
-    project_id = session.execute(
-        insert(t.project)
-        .values(
-            code=code,
-            employer_id=employer_id,
-            name=name,
-            contract_value=contract_value,
-            spk_date=spk_date,
-            start_date=start_date,
-            end_date=end_date,
-            regency_code=regency_code,
-            recorded_at=recorded_at,
-        )
-        .returning(t.project.c.id)
-    ).scalar_one()
+    project_id = _insert_id(
+        session,
+        t.project,
+        code=code,
+        employer_id=employer_id,
+        name=name,
+        contract_value=contract_value,
+        spk_date=spk_date,
+        start_date=start_date,
+        end_date=end_date,
+        regency_code=regency_code,
+        recorded_at=recorded_at,
+    )
     va = session.scalar(select(t.account.c.va_number).join(t.employer).where(t.employer.c.id == employer_id))
     return Registered(project_id, code, str(va))
 
@@ -588,17 +587,15 @@ def enrol(
             f"worker {nik} already has membership {clash} in this segment there; record a correction instead",
             membership_id=clash,
         )
-    membership_id = session.execute(
-        insert(t.membership)
-        .values(
-            worker_id=worker_id,
-            segment=segment,
-            employer_id=employer_id,
-            project_id=project_id,
-            recorded_at=recorded_at,
-        )
-        .returning(t.membership.c.id)
-    ).scalar_one()
+    membership_id = _insert_id(
+        session,
+        t.membership,
+        worker_id=worker_id,
+        segment=segment,
+        employer_id=employer_id,
+        project_id=project_id,
+        recorded_at=recorded_at,
+    )
     session.execute(
         insert(t.membership_version).values(
             membership_id=membership_id,
@@ -674,20 +671,18 @@ def correct_membership(
     if problems:
         raise InvalidInput(problems)
     return int(
-        session.execute(
-            insert(t.membership_version)
-            .values(
-                membership_id=membership_id,
-                valid_from=valid_from,
-                valid_to=valid_to,
-                recorded_at=recorded_at,
-                recorded_by=recorded_by,
-                exit_reason=state["exit_reason"],
-                exit_date=state["exit_date"],
-                **new,
-            )
-            .returning(t.membership_version.c.id)
-        ).scalar_one()
+        _insert_id(
+            session,
+            t.membership_version,
+            membership_id=membership_id,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            recorded_at=recorded_at,
+            recorded_by=recorded_by,
+            exit_reason=state["exit_reason"],
+            exit_date=state["exit_date"],
+            **new,
+        )
     )
 
 
@@ -708,20 +703,18 @@ def exit_membership(
         raise InvalidInput([FieldProblem("reason", f"expected one of {', '.join(d.EXIT_REASONS)}", value=reason)])
     state = _latest_state_on(session, membership_id, exit_date, recorded_at)
     return int(
-        session.execute(
-            insert(t.membership_version)
-            .values(
-                membership_id=membership_id,
-                valid_from=d.month_covered_on(exit_date),
-                valid_to=None,
-                recorded_at=recorded_at,
-                recorded_by=recorded_by,
-                exit_reason=reason,
-                exit_date=exit_date,
-                **{k: state[k] for k in MEMBERSHIP_FIELDS},
-            )
-            .returning(t.membership_version.c.id)
-        ).scalar_one()
+        _insert_id(
+            session,
+            t.membership_version,
+            membership_id=membership_id,
+            valid_from=d.month_covered_on(exit_date),
+            valid_to=None,
+            recorded_at=recorded_at,
+            recorded_by=recorded_by,
+            exit_reason=reason,
+            exit_date=exit_date,
+            **{k: state[k] for k in MEMBERSHIP_FIELDS},
+        )
     )
 
 
