@@ -63,11 +63,45 @@ def _arrow(values: Any) -> pa.Array:
 def fetch_arrow(session: Session, query: Select[Any]) -> pa.Table:
     """Run a select and return its rows as an Arrow table, typed from the select's column types."""
     types = [_arrow_type(col.type) for col in query.selected_columns]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and all(ty is not None for ty in types):
+        fast = _fetch_by_copy(connection, query, types)
+        if fast is not None:
+            return fast
     result = session.execute(query)
     names = list(result.keys())
     rows = result.fetchall()
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     return pa.table({n: pa.array(list(col), type=ty) for n, col, ty in zip(names, cols, types, strict=True)})
+
+
+def _fetch_by_copy(connection: Any, query: Select[Any], types: list[Any]) -> pa.Table | None:
+    """PostgreSQL: stream the result as CSV through COPY and parse it with Arrow (no Python row objects)."""
+    try:
+        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    except Exception:  # a value SQLAlchemy cannot render inline: use the ordinary path
+        return None
+    raw = connection.connection.driver_connection
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+        for chunk in copy:
+            buffer.write(chunk)
+    names = [c.name for c in query.selected_columns]
+    data = buffer.getvalue()
+    if not data:
+        return pa.table({n: pa.array([], type=t) for n, t in zip(names, types, strict=True)})
+    buffer.seek(0)
+    return pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict(zip(names, types, strict=True)),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    )
 
 
 def _arrow_type(sql_type: Any) -> pa.DataType | None:
@@ -91,3 +125,17 @@ def _arrow_type(sql_type: Any) -> pa.DataType | None:
 def insert_returning_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
     """Insert a few rows and return their ids in order."""
     return [session.execute(insert(table).values(**r).returning(table.c.id)).scalar_one() for r in rows]
+
+
+def temporary_keys(session: Session, name: str, keys: list[str]) -> Table:
+    """A temporary one-column table (``key``) holding ``keys``, dropped at the end of the transaction."""
+    from sqlalchemy import Column, MetaData, String
+
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    suffix = "ON COMMIT DROP" if postgres else ""
+    connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+    connection.exec_driver_sql(f'CREATE TEMPORARY TABLE "{name}" (key VARCHAR(64) PRIMARY KEY) {suffix}')
+    table = Table(name, MetaData(), Column("key", String(64), primary_key=True), prefixes=["TEMPORARY"])
+    bulk_insert(session, table, {"key": keys})
+    return table

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from sqlalchemy import and_, case, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from jamsos.infra.bulk import bulk_insert, fetch_arrow
+from jamsos.infra.bulk import bulk_insert, fetch_arrow, temporary_keys
 from jamsos.infra.files import TableFile
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
@@ -842,14 +842,18 @@ def _empty_alloc() -> dict[str, int]:
 
 
 def _known_payments(session: Session, refs: list[str]) -> dict[str, tuple[int, int, dt.date]]:
-    out: dict[str, tuple[int, int, dt.date]] = {}
+    """Payments already posted under any of ``refs``: reference → (account, amount, paid_on)."""
     p = lt.payment
-    for start in range(0, len(refs), 5000):
-        chunk = refs[start : start + 5000]
-        for r in session.execute(
-            select(p.c.reference, p.c.account_id, p.c.amount, p.c.paid_on).where(p.c.reference.in_(chunk))
-        ):
-            out[r.reference] = (int(r.account_id), int(r.amount), r.paid_on)
+    out: dict[str, tuple[int, int, dt.date]] = {}
+    if len(refs) <= 5000:
+        query = select(p.c.reference, p.c.account_id, p.c.amount, p.c.paid_on).where(p.c.reference.in_(refs))
+    else:  # one join against the file's references, loaded set-based into a temporary table
+        incoming = temporary_keys(session, "incoming_reference", refs)
+        query = select(p.c.reference, p.c.account_id, p.c.amount, p.c.paid_on).join(
+            incoming, incoming.c.key == p.c.reference
+        )
+    for r in session.execute(query):
+        out[r.reference] = (int(r.account_id), int(r.amount), r.paid_on)
     return out
 
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import Select, String, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -747,7 +747,7 @@ def memberships_in_force(month: Period, known_at: dt.datetime) -> Select[Any]:
             ev.c.risk_class,
             ev.c.size_class,
             ev.c.labour_intensive,
-            func.substr(ev.c.regency_code, 1, 2).label("province_code"),
+            func.substr(ev.c.regency_code, 1, 2, type_=String).label("province_code"),
             account.label("account_id"),
         )
         .join(mv, mv.c.membership_id == m.c.id)
