@@ -152,10 +152,13 @@ class RunSummary:
         return asdict(self)
 
 
-def _approved_runs(period_ordinal: int | None = None) -> Any:
+def _approved_runs(period_ordinal: int | None = None, known_at: dt.datetime | None = None) -> Any:
+    """Ids of approved runs (of one month; approved by ``known_at``, for as-of questions)."""
     q = select(lt.billing_run.c.id).where(lt.billing_run.c.status == "approved")
     if period_ordinal is not None:
         q = q.where(lt.billing_run.c.period == period_ordinal)
+    if known_at is not None:
+        q = q.where(lt.billing_run.c.decided_at <= known_at)
     return q
 
 
@@ -180,6 +183,7 @@ def _subjects_billed_elsewhere(session: Session, period: Period, column: Any) ->
             .where(
                 column.is_not(None),
                 lt.bill_line.c.period != period.ordinal,
+                lt.bill_line.c.cover_to > lt.bill_line.c.period,  # upfront lines only
                 lt.bill_line.c.run_id.in_(_approved_runs()),
             )
         )
@@ -1232,7 +1236,7 @@ def active_status(
     bl = lt.bill_line
     p_ord = period.ordinal
     subject = func.coalesce(bl.c.membership_id, -bl.c.project_id)
-    approved = _approved_runs()
+    approved = _approved_runs(known_at=known_at)
     lines = (
         select(subject.label("subject"), bl.c.program, bl.c.bill_id, func.sum(bl.c.amount).label("net"))
         .where(
@@ -1295,7 +1299,7 @@ def _paid_by(cutoff: dt.date, known_at: dt.datetime, bill_ids: set[int]) -> Any:
     bl, al = lt.bill_line, lt.allocation
     due = (
         select(bl.c.bill_id, func.sum(bl.c.amount).label("due"))
-        .where(bl.c.run_id.in_(_approved_runs()), bl.c.bill_id.is_not(None))
+        .where(bl.c.run_id.in_(_approved_runs(known_at=known_at)), bl.c.bill_id.is_not(None))
         .group_by(bl.c.bill_id)
         .subquery()
     )
