@@ -158,3 +158,29 @@ def test_exit_then_active_only_in_covered_months(engine: Engine, tree: Parameter
     with unit_of_work(engine) as s:
         assert led.active_counts(s, period=Period(2024, 12), tree=tree, known_at=clock())["active"] == 1
         assert led.active_counts(s, period=Period(2025, 1), tree=tree, known_at=clock())["in_force"] == 0
+
+
+def test_correction_lowering_a_paid_bill_releases_credit(engine: Engine, tree: ParameterTree, clock: Clock) -> None:
+    with unit_of_work(engine) as s:
+        f = firm(s, clock(), wages=[5_000_000, 6_000_000])
+    run_and_approve(engine, tree, clock)
+    due = statement(engine, f.va)["bills"][0]["contribution"]
+    pay(engine, tree, clock, [("F1", f.va, due, "2025-01-06")])
+    leaver = next(iter(f.workers.values()))
+    with unit_of_work(engine) as s:
+        reg.exit_membership(
+            s,
+            membership_id=leaver,
+            exit_date=dt.date(2024, 11, 30),
+            reason="resignation",
+            recorded_at=clock.advance(days=1),
+        )
+    run_and_approve(engine, tree, clock)
+    st = statement(engine, f.va)
+    bill = st["bills"][0]
+    assert bill["contribution"] < due and bill["paid"] == bill["contribution"] and bill["outstanding"] == 0
+    assert st["credit"] == due - bill["contribution"] > 0  # the excess went back to the payment as credit
+    assert st["net_from_bills"] == st["net_from_entries"] == -st["credit"]
+    run_and_approve(engine, tree, clock, Period(2025, 1))
+    jan = statement(engine, f.va)
+    assert jan["bills"][1]["paid"] == min(jan["bills"][1]["contribution"], st["credit"])

@@ -506,16 +506,86 @@ def _write_corrections(
     frozen: np.ndarray,
     recorded_at: dt.datetime,
 ) -> tuple[int, int, int, int]:
-    """Insert the lines that bring approved billing for ``period`` to the computed target."""
-    bl = lt.bill_line
+    """Insert the lines that bring approved billing for ``period`` to the computed target.
+
+    Returns (lines written, of which reversals, payable amount, unverified lines).
+    """
     subject = subjects[rows] if len(rows) else np.zeros(0, np.int64)
-    t_seq = ld.occurrence(ld.line_keys(subject, lines.program, lines.payer, lines.kind, 0))
-    t_key = ld.line_keys(subject, lines.program, lines.payer, lines.kind, t_seq)
-    subject_expr = func.coalesce(bl.c.membership_id, -bl.c.project_id)
-    existing = fetch_arrow(
+    seq = ld.occurrence(ld.line_keys(subject, lines.program, lines.payer, lines.kind, 0))
+    existing = _billed_net(session, period)
+    e_net = _ints(existing["net"])
+    e_key = ld.line_keys(*(_ints(existing[k]) for k in ("subject", "program", "payer", "kind", "seq")))
+    t_key = ld.line_keys(subject, lines.program, lines.payer, lines.kind, seq)
+    diff = ld.diff_lines(t_key, lines.amount.astype(np.int64), e_key, e_net, frozen)
+    new, rev = diff.new_from_target, diff.reverse_existing
+    if len(new) + len(rev) == 0:
+        return 0, 0, 0, 0
+    # originals: one bill per (account, segment) for lines someone other than the government pays
+    payable = lines.payer[new] != c.GOVERNMENT
+    owner = rows[new]
+    account = accounts[owner]
+    segment = np.array(c.SEGMENTS, dtype=object)[segments[owner]]
+    pairs = {(int(a), str(s)) for a, s, ok in zip(account, segment, payable, strict=True) if ok}
+    bills = _bill_ids(session, period, tree, pairs, recorded_at) if pairs else {}
+    bill = [bills[(int(a), str(s))] if ok else None for a, s, ok in zip(account, segment, payable, strict=True)]
+    rate = lines.rate[new].astype(np.int64)
+    originals = pa.table(
+        {
+            "bill_id": pa.array(bill, pa.int64()),
+            "cover_to": pa.array(cover_to[owner].astype(np.int64)),
+            "subject": pa.array(subject[new]),
+            "account_id": _masked(account, ~payable),
+            "program": pa.array(lines.program[new].astype(np.int64)),
+            "payer": pa.array(lines.payer[new].astype(np.int64)),
+            "kind": pa.array(lines.kind[new].astype(np.int64)),
+            "seq": pa.array(seq[new]),
+            "entry": pa.array(np.full(len(new), ld.ORIGINAL, np.int64)),
+            "amount": pa.array(lines.amount[new].astype(np.int64)),
+            "rate": _masked(rate, rate == NO_RATE),
+            "basis": pa.array(lines.basis[new].astype(np.int64)),
+            "citation_id": pa.array(_citation_ids(session, lines.citations)[lines.cite[new].astype(np.int64)]),
+        }
+    )
+    # reversals: the negation of each changed key's billed net, on the bill that carried it
+    old = existing.take(pa.array(rev, pa.int64()))
+    reversals = pa.table(
+        {
+            name: old[name].cast(pa.int64())
+            for name in ("bill_id", "cover_to", "subject", "account_id", "program", "payer", "kind", "seq")
+        }
+        | {
+            "entry": pa.array(np.full(len(rev), ld.REVERSAL, np.int64)),
+            "amount": pa.array(-e_net[rev]),
+            "rate": old["rate"].cast(pa.int64()),
+            "basis": old["basis"].cast(pa.int64()),
+            "citation_id": old["citation_id"].cast(pa.int64()),
+        }
+    )
+    out = pa.concat_tables([originals, reversals]).combine_chunks()
+    n = out.num_rows
+    subj = _ints(out["subject"])
+    columns = {
+        "run_id": pa.array(np.full(n, run_id, np.int64)),
+        "period": pa.array(np.full(n, period.ordinal, np.int64)),
+        "cover_from": pa.array(np.full(n, period.ordinal, np.int64)),
+        "membership_id": _masked(subj, subj <= 0),
+        "project_id": _masked(-subj, subj >= 0),
+        **{name: out[name] for name in out.column_names if name != "subject"},
+    }
+    bulk_insert(session, lt.bill_line, columns)
+    payable_amount = int(pc.sum(pc.if_else(pc.is_valid(out["account_id"]), out["amount"], 0)).as_py() or 0)
+    unverified = int(sum(1 for i in lines.cite[new] if lines.citations[int(i)].status != "verified"))
+    return n, len(rev), payable_amount, unverified
+
+
+def _billed_net(session: Session, period: Period) -> pa.Table:
+    """What approved runs billed for ``period``, net per (subject, program, payer, kind, seq)."""
+    bl = lt.bill_line
+    subject = func.coalesce(bl.c.membership_id, -bl.c.project_id)
+    return fetch_arrow(
         session,
         select(
-            subject_expr.label("subject"),
+            subject.label("subject"),
             bl.c.program,
             bl.c.payer,
             bl.c.kind,
@@ -529,102 +599,8 @@ def _write_corrections(
             func.max(bl.c.citation_id).label("citation_id"),
         )
         .where(bl.c.period == period.ordinal, bl.c.run_id.in_(_approved_runs(period.ordinal)))
-        .group_by(subject_expr, bl.c.program, bl.c.payer, bl.c.kind, bl.c.seq),
+        .group_by(subject, bl.c.program, bl.c.payer, bl.c.kind, bl.c.seq),
     )
-    if existing.num_rows:
-        e_key = ld.line_keys(
-            _ints(existing["subject"]),
-            _ints(existing["program"]),
-            _ints(existing["payer"]),
-            _ints(existing["kind"]),
-            _ints(existing["seq"]),
-        )
-        e_net = _ints(existing["net"])
-    else:
-        e_key = e_net = np.zeros(0, np.int64)
-    diff = ld.diff_lines(t_key, lines.amount.astype(np.int64), e_key, e_net, frozen)
-    new = diff.new_from_target
-    rev = diff.reverse_existing
-    cite_ids = _citation_ids(session, lines.citations)
-    government = lines.payer == c.GOVERNMENT
-    # bills: one per (account, segment) for lines someone is billed for
-    new_subjects_rows = rows[new]
-    bill_account = accounts[new_subjects_rows]
-    bill_segment = np.array(c.SEGMENTS, dtype=object)[segments[new_subjects_rows]] if len(new) else np.array([], object)
-    payable = ~government[new]
-    pairs = {(int(a), str(s)) for a, s, ok in zip(bill_account, bill_segment, payable, strict=True) if ok}
-    bills = _bill_ids(session, period, tree, pairs, recorded_at) if pairs else {}
-    new_bill = np.array(
-        [
-            bills.get((int(a), str(s))) if ok else None
-            for a, s, ok in zip(bill_account, bill_segment, payable, strict=True)
-        ],
-        dtype=object,
-    )
-    k_new, k_rev = len(new), len(rev)
-    if k_new + k_rev == 0:
-        return 0, 0, 0, 0
-    subj_new = subject[new]
-    subj_rev = _ints(existing["subject"]).take(rev) if k_rev else np.zeros(0, np.int64)
-    rate_new = lines.rate[new].astype(np.int64)
-    columns: dict[str, Any] = {
-        "run_id": pa.array(np.full(k_new + k_rev, run_id, np.int64)),
-        "bill_id": pa.concat_arrays(
-            [
-                pa.array(new_bill.tolist(), type=pa.int64()),
-                existing["bill_id"].take(pa.array(rev)).combine_chunks().cast(pa.int64()),
-            ]
-            if k_rev
-            else [pa.array(new_bill.tolist(), type=pa.int64())]
-        ),
-        "period": pa.array(np.full(k_new + k_rev, period.ordinal, np.int64)),
-        "cover_from": pa.array(np.full(k_new + k_rev, period.ordinal, np.int64)),
-        "cover_to": pa.array(
-            np.concatenate(
-                [cover_to[new_subjects_rows], _ints(existing["cover_to"]).take(rev) if k_rev else []]
-            ).astype(np.int64)
-        ),
-        "membership_id": _masked(np.concatenate([subj_new, subj_rev]), np.concatenate([subj_new, subj_rev]) <= 0),
-        "project_id": _masked(-np.concatenate([subj_new, subj_rev]), np.concatenate([subj_new, subj_rev]) >= 0),
-        "account_id": pa.concat_arrays(
-            [_masked(accounts[new_subjects_rows], government[new])]
-            + ([existing["account_id"].take(pa.array(rev)).combine_chunks().cast(pa.int64())] if k_rev else [])
-        ),
-        "program": pa.array(
-            np.concatenate([lines.program[new], _ints(existing["program"]).take(rev) if k_rev else []]).astype(np.int64)
-        ),
-        "payer": pa.array(
-            np.concatenate([lines.payer[new], _ints(existing["payer"]).take(rev) if k_rev else []]).astype(np.int64)
-        ),
-        "kind": pa.array(
-            np.concatenate([lines.kind[new], _ints(existing["kind"]).take(rev) if k_rev else []]).astype(np.int64)
-        ),
-        "seq": pa.array(
-            np.concatenate([t_seq[new], _ints(existing["seq"]).take(rev) if k_rev else []]).astype(np.int64)
-        ),
-        "entry": pa.array(np.concatenate([np.full(k_new, ld.ORIGINAL), np.full(k_rev, ld.REVERSAL)]).astype(np.int64)),
-        "amount": pa.array(
-            np.concatenate([lines.amount[new].astype(np.int64), -e_net[rev] if k_rev else []]).astype(np.int64)
-        ),
-        "rate": pa.concat_arrays(
-            [_masked(rate_new, rate_new == NO_RATE)]
-            + ([existing["rate"].take(pa.array(rev)).combine_chunks().cast(pa.int64())] if k_rev else [])
-        ),
-        "basis": pa.array(
-            np.concatenate(
-                [lines.basis[new].astype(np.int64), _ints(existing["basis"]).take(rev) if k_rev else []]
-            ).astype(np.int64)
-        ),
-        "citation_id": pa.array(
-            np.concatenate(
-                [cite_ids[lines.cite[new].astype(np.int64)], _ints(existing["citation_id"]).take(rev) if k_rev else []]
-            ).astype(np.int64)
-        ),
-    }
-    bulk_insert(session, bl, columns)
-    payable_amount = int(pc.sum(pc.if_else(pc.is_valid(columns["account_id"]), columns["amount"], 0)).as_py() or 0)
-    unverified = int(sum(1 for i in lines.cite[new] if lines.citations[int(i)].status != "verified"))
-    return k_new + k_rev, k_rev, payable_amount, unverified
 
 
 def _masked(values: np.ndarray, mask: np.ndarray) -> pa.Array:
@@ -927,7 +903,11 @@ def allocate(
     First releases money allocated beyond what a corrected bill now asks, so that it becomes credit.
     """
     scope = set(account_ids) if account_ids is not None else None
-    released = _release_overpaid(session, scope, recorded_at)
+    rows = _balances_in_scope(session, scope)
+    over = [(int(r.id), int(r.paid) - int(r.due)) for r in rows if int(r.paid) > int(r.due)]
+    released = _release_overpaid(session, over, recorded_at)
+    if released:
+        rows = _balances_in_scope(session, scope)
     bills = [
         ld.OpenBill(
             r.id,
@@ -941,9 +921,8 @@ def allocate(
             int(r.fine_due),
             int(r.fine_paid),
         )
-        for r in session.execute(_bill_balances(session, scope))
-        if (scope is None or r.account_id in scope)
-        and int(r.due) - int(r.paid) + int(r.fine_due) - int(r.fine_paid) > 0
+        for r in rows
+        if int(r.due) - int(r.paid) + int(r.fine_due) - int(r.fine_paid) > 0
     ]
     if not bills:
         return {**_empty_alloc(), "released": released}
@@ -1015,13 +994,13 @@ class _Cite:
     status: str
 
 
-def _release_overpaid(session: Session, scope: set[int] | None, recorded_at: dt.datetime) -> int:
-    """Reverse the latest contribution allocations of bills paid beyond what they now ask."""
-    over = [
-        (r.id, int(r.paid) - int(r.due))
-        for r in session.execute(_bill_balances(session, scope))
-        if int(r.paid) > int(r.due) and (scope is None or r.account_id in scope)
-    ]
+def _balances_in_scope(session: Session, scope: set[int] | None) -> list[Any]:
+    return [r for r in session.execute(_bill_balances(session, scope)) if scope is None or r.account_id in scope]
+
+
+def _release_overpaid(session: Session, over: list[tuple[int, int]], recorded_at: dt.datetime) -> int:
+    """Reverse the latest contribution allocations of bills paid beyond what they now ask
+    (``over``: bill id and excess)."""
     if not over:
         return 0
     al = lt.allocation
