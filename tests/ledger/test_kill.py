@@ -70,5 +70,5 @@ def test_killed_import_posts_nothing_and_rerun_posts_once(
     assert _count(engine) == ROWS
     with unit_of_work(engine) as s:
         allocated = s.scalar(select(func.sum(lt.allocation.c.amount)))
-        bill_due = s.scalar(select(func.sum(lt.bill_line.c.amount)).where(lt.bill_line.c.account_id.is_not(None)))
+        bill_due = s.scalar(select(func.sum(lt.bill_line.c.amount)).where(lt.bill_line.c.bill_id.is_not(None)))
     assert allocated == bill_due  # the bill was paid once, the rest is credit

@@ -534,7 +534,6 @@ def _write_corrections(
             "bill_id": pa.array(bill, pa.int64()),
             "cover_to": pa.array(cover_to[owner].astype(np.int64)),
             "subject": pa.array(subject[new]),
-            "account_id": _masked(account, ~payable),
             "program": pa.array(lines.program[new].astype(np.int64)),
             "payer": pa.array(lines.payer[new].astype(np.int64)),
             "kind": pa.array(lines.kind[new].astype(np.int64)),
@@ -551,7 +550,7 @@ def _write_corrections(
     reversals = pa.table(
         {
             name: old[name].cast(pa.int64())
-            for name in ("bill_id", "cover_to", "subject", "account_id", "program", "payer", "kind", "seq")
+            for name in ("bill_id", "cover_to", "subject", "program", "payer", "kind", "seq")
         }
         | {
             "entry": pa.array(np.full(len(rev), ld.REVERSAL, np.int64)),
@@ -573,7 +572,7 @@ def _write_corrections(
         **{name: out[name] for name in out.column_names if name != "subject"},
     }
     bulk_insert(session, lt.bill_line, columns)
-    payable_amount = int(pc.sum(pc.if_else(pc.is_valid(out["account_id"]), out["amount"], 0)).as_py() or 0)
+    payable_amount = int(pc.sum(pc.if_else(pc.is_valid(out["bill_id"]), out["amount"], 0)).as_py() or 0)
     unverified = int(sum(1 for i in lines.cite[new] if lines.citations[int(i)].status != "verified"))
     return n, len(rev), payable_amount, unverified
 
@@ -591,7 +590,6 @@ def _billed_net(session: Session, period: Period) -> pa.Table:
             bl.c.kind,
             bl.c.seq,
             func.sum(bl.c.amount).label("net"),
-            func.max(bl.c.account_id).label("account_id"),
             func.max(bl.c.bill_id).label("bill_id"),
             func.max(bl.c.cover_to).label("cover_to"),
             func.max(bl.c.rate).label("rate"),
@@ -630,9 +628,10 @@ def approve_run(
     )
     accounts = set(
         session.scalars(
-            select(lt.bill_line.c.account_id)
+            select(lt.bill.c.account_id)
             .distinct()
-            .where(lt.bill_line.c.run_id == run_id, lt.bill_line.c.account_id.is_not(None))
+            .join(lt.bill_line, lt.bill_line.c.bill_id == lt.bill.c.id)
+            .where(lt.bill_line.c.run_id == run_id)
         )
     )
     allocated = allocate(session, tree=tree, recorded_at=decided_at, account_ids=accounts)
@@ -1112,9 +1111,9 @@ def account_balance(session: Session, *, account_id: int) -> dict[str, int]:
     credit = sum(int(r.remaining) for r in pays)
     bl, fn, p = lt.bill_line, lt.fine, lt.payment
     billed = session.scalar(
-        select(func.coalesce(func.sum(bl.c.amount), 0)).where(
-            bl.c.account_id == account_id, bl.c.run_id.in_(_approved_runs())
-        )
+        select(func.coalesce(func.sum(bl.c.amount), 0))
+        .join(lt.bill, lt.bill.c.id == bl.c.bill_id)
+        .where(lt.bill.c.account_id == account_id, bl.c.run_id.in_(_approved_runs()))
     )
     fined = session.scalar(
         select(func.coalesce(func.sum(fn.c.amount), 0))
@@ -1370,9 +1369,10 @@ def run_lines(session: Session, run_id: int) -> pa.Table:
         session,
         select(
             bl.c.id.label("line_id"), bl.c.run_id, bl.c.bill_id, bl.c.period, bl.c.cover_from, bl.c.cover_to,
-            bl.c.membership_id, bl.c.project_id, bl.c.account_id, bl.c.program, bl.c.payer, bl.c.kind, bl.c.seq,
-            bl.c.entry, bl.c.amount, bl.c.rate, bl.c.basis, bl.c.citation_id,
+            bl.c.membership_id, bl.c.project_id, lt.bill.c.account_id, bl.c.program, bl.c.payer, bl.c.kind,
+            bl.c.seq, bl.c.entry, bl.c.amount, bl.c.rate, bl.c.basis, bl.c.citation_id,
         )
+        .outerjoin(lt.bill, lt.bill.c.id == bl.c.bill_id)
         .where(bl.c.run_id == run_id)
         .order_by(bl.c.id),
     )  # fmt: skip

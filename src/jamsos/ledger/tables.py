@@ -116,7 +116,6 @@ bill_line = Table(
     Column("cover_to", Integer, nullable=False),
     Column("membership_id", Integer, ForeignKey("membership.id")),
     Column("project_id", Integer, ForeignKey("project.id")),
-    Column("account_id", Integer, ForeignKey("account.id")),
     Column("program", SmallInteger, nullable=False),
     Column("payer", SmallInteger, nullable=False),
     Column("kind", SmallInteger, nullable=False),

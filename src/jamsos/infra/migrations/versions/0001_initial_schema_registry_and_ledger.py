@@ -407,7 +407,6 @@ def upgrade() -> None:
         sa.Column("cover_to", sa.Integer(), nullable=False),
         sa.Column("membership_id", sa.Integer(), nullable=True),
         sa.Column("project_id", sa.Integer(), nullable=True),
-        sa.Column("account_id", sa.Integer(), nullable=True),
         sa.Column("program", sa.SmallInteger(), nullable=False),
         sa.Column("payer", sa.SmallInteger(), nullable=False),
         sa.Column("kind", sa.SmallInteger(), nullable=False),
@@ -420,7 +419,6 @@ def upgrade() -> None:
         sa.CheckConstraint("(membership_id IS NULL) <> (project_id IS NULL)", name=op.f("ck_bill_line_one_subject")),
         sa.CheckConstraint("cover_to >= cover_from", name=op.f("ck_bill_line_cover")),
         sa.CheckConstraint("entry IN (0, 1)", name=op.f("ck_bill_line_entry")),
-        sa.ForeignKeyConstraint(["account_id"], ["account.id"], name=op.f("fk_bill_line_account_id_account")),
         sa.ForeignKeyConstraint(["bill_id"], ["bill.id"], name=op.f("fk_bill_line_bill_id_bill")),
         sa.ForeignKeyConstraint(
             ["citation_id"], ["rule_citation.id"], name=op.f("fk_bill_line_citation_id_rule_citation")
