@@ -6,9 +6,11 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from jamsos.i18n.numbers import number, rupiah
 from jamsos.infra.db import make_engine, unit_of_work
@@ -18,7 +20,7 @@ from jamsos.ledger import service as ledger
 from jamsos.registry import imports, reference
 from jamsos.registry import service as registry
 from jamsos.rules.tree import ParameterTree
-from jamsos.synth.operations import payment_file, population
+from jamsos.synth.operations import make_niks, payment_file, population
 from jamsos.warehouse import export
 
 REGENCIES = ["8271", "8272", "8204", "8205", "8201", "8171", "7371", "3171", "3273", "6471"]
@@ -45,8 +47,11 @@ def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
         registry.register_sponsor(
             s, code="APBD-8271", name="Pemkot Ternate", payer_source="apbd", regency_code="8271", recorded_at=at
         )
+        _construction_and_migrants(s, at, known=set(pop.niks))
     console.print(f"Registered 150 employers, {number(len(pop.niks))} workers in Maluku Utara and beyond ({url}).")
-    table = Table("Month", "Run", "Lines", "Exceptions", "Billed", "Paid files", "Fines", "Active", "PU", "BPU")
+    table = Table(
+        "Month", "Run", "Lines", "Exceptions", "Billed", "Paid files", "Fines", "Active", "PU", "BPU", "Jakon", "PMI"
+    )
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Billing, approving and collecting", total=len(MONTHS))
         for i, month in enumerate(MONTHS):
@@ -80,7 +85,8 @@ def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
             table.add_row(
                 str(month), r.status, number(r.lines), number(r.exceptions), rupiah(r.amount), number(imp.posted),
                 rupiah(imp.fine_amount), number(counts["active"]), number(counts["per_segment"]["pu"]),
-                number(counts["per_segment"]["bpu"]),
+                number(counts["per_segment"]["bpu"]), number(counts["per_segment"]["jakon"]),
+                number(counts["per_segment"]["pmi"]),
             )  # fmt: skip
             progress.advance(task)
     console.print(table)
@@ -94,3 +100,30 @@ def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
     console.print(arrears)
     console.print(f"Warehouse written to {data_dir / 'warehouse'}: {wh.written}")
     return url
+
+
+def _construction_and_migrants(s: Session, at: dt.datetime, known: set[str]) -> None:
+    """A road project in Ternate with 20 builders (Jakon) and 30 migrant workers placed abroad (PMI)."""
+    niks, _, _ = make_niks(np.random.default_rng(99), ["8271", "8272"], 80, dt.date(2024, 6, 1))
+    niks = [n for n in niks if n not in known][:50]
+    contractor = registry.register_employer(
+        s, name="PT Jalan Maluku", legal_form="pt", sector="F", size_class="menengah", regency_code="8271",
+        valid_from=dt.date(2024, 1, 1), recorded_at=at,
+    )  # fmt: skip
+    registry.register_project(
+        s, code="JLN-TTE-2024-01", npp=contractor.number, name="Jalan lingkar Ternate", contract_value=2_500_000_000,
+        spk_date=dt.date(2024, 6, 24), start_date=dt.date(2024, 7, 1), end_date=dt.date(2024, 12, 31),
+        regency_code="8271", recorded_at=at,
+    )  # fmt: skip
+    for i, nik in enumerate(niks):
+        registry.register_worker(s, nik=nik, name=f"Pekerja {i + 1}", valid_from=dt.date(2024, 7, 1), recorded_at=at)
+        if i < 20:
+            registry.enrol(
+                s, nik=nik, segment="jakon", project_code="JLN-TTE-2024-01", valid_from=dt.date(2024, 7, 1),
+                recorded_at=at, valid_to=dt.date(2024, 12, 31),
+            )  # fmt: skip
+        else:
+            registry.enrol(
+                s, nik=nik, segment="pmi", contract_months=24, valid_from=dt.date(2024, 8, 1), recorded_at=at,
+                channel="p3mi",
+            )  # fmt: skip
