@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -120,11 +120,6 @@ def _arrow_type(sql_type: Any) -> pa.DataType | None:
     if isinstance(sql_type, Numeric):
         return pa.int64()
     return None
-
-
-def insert_returning_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert a few rows and return their ids in order."""
-    return [session.execute(insert(table).values(**r).returning(table.c.id)).scalar_one() for r in rows]
 
 
 def temporary_keys(session: Session, name: str, keys: list[str]) -> Table:

@@ -21,10 +21,6 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the store's session settings: SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):
@@ -51,11 +47,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, **kwargs)
-
-
-def is_postgres(session_or_engine: Session | Engine) -> bool:
-    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
-    return bind.dialect.name == "postgresql"
 
 
 @contextmanager

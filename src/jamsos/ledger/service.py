@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import and_, case, exists, func, insert, literal, select, update
+from sqlalchemy import and_, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from jamsos.infra.bulk import bulk_insert, fetch_arrow, temporary_keys
@@ -1316,10 +1316,6 @@ def active_counts(
         "per_segment": per_segment,
         "per_program": per_program,
     }
-
-
-def bill_exists(session: Session, run_id: int) -> bool:
-    return bool(session.scalar(select(exists().where(lt.bill_line.c.run_id == run_id))))
 
 
 # ---- warehouse facts -------------------------------------------------------------------------

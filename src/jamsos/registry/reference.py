@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from jamsos.infra.files import TableFile, read_path, read_table
@@ -192,10 +192,6 @@ def _upsert(session: Session, table: Any, key: str, rows: list[dict[str, Any]]) 
         session.execute(insert(table), new)
     for r in old:
         session.execute(table.update().where(table.c[key] == r[key]).values(**r))
-
-
-def reference_loaded(session: Session) -> bool:
-    return bool(session.scalar(select(func.count()).select_from(t.branch_regency)))
 
 
 def office_of_regency(session: Session, regency_code: str) -> tuple[str, str] | None:

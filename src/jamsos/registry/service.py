@@ -902,7 +902,7 @@ def offices_query() -> Any:
     )  # fmt: skip
 
 
-def membership_segments(session: Session) -> Any:
+def membership_segments() -> Any:
     """Select of membership id → worker id, segment, employer id (for the warehouse's line facts)."""
     m = t.membership
     return select(m.c.id.label("membership_id"), m.c.worker_id, m.c.segment, m.c.employer_id)

@@ -97,7 +97,7 @@ def _export_lines(session: Session, out: Path, state: dict[str, Any]) -> int:
         lines = ledger.run_lines(session, run_id)
         if lines.num_rows:
             if members is None:
-                members = fetch_arrow(session, registry.membership_segments(session))
+                members = fetch_arrow(session, registry.membership_segments())
             lines = lines.join(members, keys="membership_id", join_type="left outer").sort_by("line_id")
             seg = lines.schema.get_field_index("segment")
             lines = lines.set_column(seg, "segment", pc.fill_null(lines["segment"], "jakon"))
