@@ -117,24 +117,22 @@ class Registered:
     branch_code: str | None = None
 
 
+def _choice(field: str, value: Any, choices: tuple[str, ...], *, optional: bool = False) -> list[FieldProblem]:
+    """A problem when ``value`` is not one of ``choices`` (None is fine when ``optional``)."""
+    if (optional and value is None) or value in choices:
+        return []
+    return [FieldProblem(field, f"expected one of {', '.join(choices)}", value=value)]
+
+
 def _employer_problems(fields: dict[str, Any]) -> list[FieldProblem]:
     problems = []
     if not str(fields.get("name") or "").strip():
         problems.append(FieldProblem("name", "must not be empty"))
-    if fields.get("legal_form") not in d.LEGAL_FORMS:
-        problems.append(
-            FieldProblem("legal_form", f"expected one of {', '.join(d.LEGAL_FORMS)}", value=fields.get("legal_form"))
-        )
-    if fields.get("size_class") not in c.EMPLOYER_SIZES:
-        problems.append(
-            FieldProblem("size_class", f"expected one of {', '.join(c.EMPLOYER_SIZES)}", value=fields.get("size_class"))
-        )
-    risk = fields.get("risk_class")
-    if risk is not None and risk not in c.RISK_CLASSES:
-        problems.append(FieldProblem("risk_class", f"expected one of {', '.join(c.RISK_CLASSES)}", value=risk))
+    problems += _choice("legal_form", fields.get("legal_form"), d.LEGAL_FORMS)
+    problems += _choice("size_class", fields.get("size_class"), c.EMPLOYER_SIZES)
+    problems += _choice("risk_class", fields.get("risk_class"), c.RISK_CLASSES, optional=True)
     for eco in fields.get("ecosystems") or ():
-        if eco not in d.ECOSYSTEMS:
-            problems.append(FieldProblem("ecosystems", f"expected among {', '.join(d.ECOSYSTEMS)}", value=eco))
+        problems += _choice("ecosystems", eco, d.ECOSYSTEMS)
     return problems
 
 
@@ -387,11 +385,7 @@ def register_sponsor(
     regency_code: str | None = None,
 ) -> Registered:
     """A third party paying for vulnerable workers (APBD, APBDes, CSR, donor)."""
-    problems = []
-    if payer_source not in d.SPONSOR_SOURCES:
-        problems.append(
-            FieldProblem("payer_source", f"expected one of {', '.join(d.SPONSOR_SOURCES)}", value=payer_source)
-        )
+    problems = _choice("payer_source", payer_source, d.SPONSOR_SOURCES)
     if not code.strip():
         problems.append(FieldProblem("code", "must not be empty"))
     if session.scalar(select(t.sponsor.c.id).where(t.sponsor.c.code == code)) is not None:
@@ -474,10 +468,8 @@ MEMBERSHIP_FIELDS = (
 
 
 def _membership_problems(segment: str, fields: dict[str, Any]) -> list[FieldProblem]:
-    problems: list[FieldProblem] = []
     source = fields["payer_source"]
-    if source not in c.PAYER_SOURCES:
-        problems.append(FieldProblem("payer_source", f"expected one of {', '.join(c.PAYER_SOURCES)}", value=source))
+    problems = _choice("payer_source", source, c.PAYER_SOURCES)
     for name in ("wage", "income", "contract_months", "jht_amount"):
         value = fields.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
@@ -496,10 +488,7 @@ def _membership_problems(segment: str, fields: dict[str, Any]) -> list[FieldProb
             problems.append(FieldProblem("payer_source", "a BPU participant has no employer", value=source))
     elif segment == "pmi" and not fields.get("contract_months"):
         problems.append(FieldProblem("contract_months", "a PMI membership needs the placement contract length"))
-    eco = fields.get("ecosystem")
-    if eco is not None and eco not in d.ECOSYSTEMS:
-        problems.append(FieldProblem("ecosystem", f"expected one of {', '.join(d.ECOSYSTEMS)}", value=eco))
-    return problems
+    return problems + _choice("ecosystem", fields.get("ecosystem"), d.ECOSYSTEMS, optional=True)
 
 
 def enrol(
@@ -527,7 +516,7 @@ def enrol(
 ) -> int:
     """Enrol a registered worker in a segment; returns the membership id."""
     if segment not in c.SEGMENTS:
-        raise InvalidInput([FieldProblem("segment", f"expected one of {', '.join(c.SEGMENTS)}", value=segment)])
+        raise InvalidInput(_choice("segment", segment, c.SEGMENTS))
     worker_id, _, _ = worker_of(session, nik)
     employer_id = employer_id_of(session, npp) if npp else None
     project_id = None
@@ -700,7 +689,7 @@ def exit_membership(
     The month in which the exit happens is still covered; from the next month the membership is ended.
     """
     if reason not in d.EXIT_REASONS:
-        raise InvalidInput([FieldProblem("reason", f"expected one of {', '.join(d.EXIT_REASONS)}", value=reason)])
+        raise InvalidInput(_choice("reason", reason, d.EXIT_REASONS))
     state = _latest_state_on(session, membership_id, exit_date, recorded_at)
     return int(
         _insert_id(
