@@ -100,3 +100,13 @@ def test_openapi_documents_every_action(client: TestClient) -> None:
     ):
         assert path in paths
     assert set(HTTP_STATUS) >= {"invalid_input", "duplicate_nik", "four_eyes", "not_found"}
+
+
+def test_reference_upload_and_export(client: TestClient, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = client.post("/reference", files=[("files", ("branches.csv", b"code,name,kanwil_code\nKC-X,KC X,nowhere\n"))])
+    assert bad.status_code == 422 and any(p["field"] == "kanwil_code" for p in bad.json()["problems"])
+    assert client.post("/reference", files=[("files", ("evil.csv", b"x\n"))]).status_code == 422
+    ok = client.post("/reference")
+    assert ok.status_code == 201 and ok.json()["kanwil"] == 11
+    out = client.post("/warehouse/exports", json={"out": str(tmp_path / "wh")})
+    assert out.status_code == 201 and out.json()["written"]["offices"] > 400

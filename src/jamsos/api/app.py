@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
@@ -17,9 +19,10 @@ from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
-from jamsos.registry import imports
+from jamsos.registry import imports, reference
 from jamsos.registry import service as registry
 from jamsos.rules.tree import load_parameters
+from jamsos.warehouse import export
 
 # One table mapping domain error codes to HTTP statuses (DESIGN §4).
 HTTP_STATUS = {
@@ -91,6 +94,24 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.get("/health", tags=["system"])
     def health() -> dict[str, str]:
         return {"status": "ok", "rules": tree.fingerprint[:12]}
+
+    # ---- reference data and warehouse (administration) ----
+    @app.post("/reference", status_code=201, tags=["administration"])
+    async def post_reference(db: Db, files: list[UploadFile] | None = File(None)) -> dict[str, int]:
+        """Replace reference data with the uploaded CSV files (named as in docs/operations.md);
+        files not uploaded keep their defaults."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for upload in files or []:
+                name = Path(upload.filename or "").name
+                if name not in {f"{n}.csv" for n in reference.FILES}:
+                    raise InvalidInput([FieldProblem("files", "unknown reference file", value=name)])
+                (Path(tmp) / name).write_bytes(await upload.read())
+            return reference.load_reference(db, Path(tmp))
+
+    @app.post("/warehouse/exports", status_code=201, tags=["administration"])
+    def post_export(body: s.ExportIn, db: Db) -> dict[str, Any]:
+        """Write new facts to the Parquet warehouse folder on the server (incremental)."""
+        return export.export(db, out=Path(body.out)).to_json()
 
     # ---- registry ----
     @app.post("/employers", status_code=201, tags=["registry"])

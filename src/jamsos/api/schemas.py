@@ -107,3 +107,7 @@ class Decision(BaseModel):
 
 class ReversalIn(BaseModel):
     reason: str
+
+
+class ExportIn(BaseModel):
+    out: str = Field(description="Warehouse folder on the server")
