@@ -720,7 +720,7 @@ def import_payments(
     channels: list[str] = []
     rownums: list[int] = []
     seen: dict[str, int] = {}
-    accounts = registry.account_ids_by_va(session) if table.rows else {}
+    accounts = registry.account_ids_by_va(session, sorted({row["va_number"] for _, row in table.rows}))
     for number, row in table.rows:
         ref = row["reference"]
         ok = True

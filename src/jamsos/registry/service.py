@@ -19,6 +19,7 @@ from sqlalchemy import Select, String, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from jamsos.infra.bulk import temporary_keys
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.registry import domain as d
@@ -782,8 +783,15 @@ def projects_started_by(session: Session, *, month: Period) -> list[Any]:
     )
 
 
-def account_ids_by_va(session: Session) -> dict[str, int]:
-    return {va: int(i) for va, i in session.execute(select(t.account.c.va_number, t.account.c.id))}
+def account_ids_by_va(session: Session, va_numbers: list[str]) -> dict[str, int]:
+    """Account id of each known virtual-account number among ``va_numbers``."""
+    a = t.account
+    if len(va_numbers) <= 5000:
+        query = select(a.c.va_number, a.c.id).where(a.c.va_number.in_(va_numbers))
+    else:
+        wanted = temporary_keys(session, "incoming_va", va_numbers)
+        query = select(a.c.va_number, a.c.id).join(wanted, wanted.c.key == a.c.va_number)
+    return {va: int(i) for va, i in session.execute(query)}
 
 
 def account_of_va(session: Session, va_number: str) -> int:
