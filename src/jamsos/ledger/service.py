@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from sqlalchemy import and_, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from jamsos.infra.bulk import bulk_insert, fetch_arrow, temporary_keys
+from jamsos.infra.bulk import append_partition, bulk_insert, fetch_arrow, temporary_keys
 from jamsos.infra.files import TableFile
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
@@ -571,7 +571,7 @@ def _write_corrections(
         "project_id": _masked(-subj, subj >= 0),
         **{name: out[name] for name in out.column_names if name != "subject"},
     }
-    bulk_insert(session, lt.bill_line, columns)
+    append_partition(session, lt.bill_line, "run_id", run_id, columns)
     payable_amount = int(pc.sum(pc.if_else(pc.is_valid(out["bill_id"]), out["amount"], 0)).as_py() or 0)
     unverified = int(sum(1 for i in lines.cite[new] if lines.citations[int(i)].status != "verified"))
     return n, len(rev), payable_amount, unverified

@@ -399,7 +399,7 @@ def upgrade() -> None:
 
     op.create_table(
         "bill_line",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
         sa.Column("bill_id", sa.Integer(), nullable=True),
         sa.Column("period", sa.Integer(), nullable=False),
@@ -428,12 +428,12 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["project_id"], ["project.id"], name=op.f("fk_bill_line_project_id_project")),
         sa.ForeignKeyConstraint(["run_id"], ["billing_run.id"], name=op.f("fk_bill_line_run_id_billing_run")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_bill_line")),
+        sa.PrimaryKeyConstraint("id", "run_id", name=op.f("pk_bill_line")),
+        postgresql_partition_by="LIST (run_id)",
     )
     with op.batch_alter_table("bill_line", schema=None) as batch_op:
         batch_op.create_index("ix_bill_line_bill", ["bill_id"], unique=False)
         batch_op.create_index("ix_bill_line_period_membership", ["period", "membership_id"], unique=False)
-        batch_op.create_index("ix_bill_line_run", ["run_id"], unique=False)
 
     op.create_table(
         "billing_exception",
@@ -524,7 +524,6 @@ def downgrade() -> None:
 
     op.drop_table("billing_exception")
     with op.batch_alter_table("bill_line", schema=None) as batch_op:
-        batch_op.drop_index("ix_bill_line_run")
         batch_op.drop_index("ix_bill_line_period_membership")
         batch_op.drop_index("ix_bill_line_bill")
 
