@@ -137,7 +137,7 @@ def phase_payments(url: str, payments: int) -> dict[str, Any]:
 
 def phase_baseline(url: str, sample: int) -> dict[str, Any]:
     """Per-row ORM: one membership (or payment) at a time, objects added and flushed one by one."""
-    from sqlalchemy import select
+    from sqlalchemy import select, text
     from sqlalchemy.orm import Session, registry
 
     from jamsos.infra.db import make_engine
@@ -178,6 +178,9 @@ def phase_baseline(url: str, sample: int) -> dict[str, Any]:
                     memberships=0, lines=0, exceptions=0, amount=0)
             .returning(lt.billing_run.c.id)
         ).scalar_one()  # fmt: skip
+        if s.get_bind().dialect.name == "postgresql":  # the run's partition, attached: per-row key checks
+            s.execute(text(f"CREATE TABLE bill_line_run_{run_id} PARTITION OF bill_line FOR VALUES IN ({run_id})"))
+        next_id = int(s.scalar(text("SELECT COALESCE(MAX(id), 0) + 1 FROM bill_line")) or 1)
         t0 = time.perf_counter()
         done = 0
         for mid in ids:
@@ -204,7 +207,8 @@ def phase_baseline(url: str, sample: int) -> dict[str, Any]:
             for ln, cite in zip(bill.lines, cites, strict=True):
                 obj = Line()
                 for k, v in dict(
-                    run_id=run_id, period=period.ordinal, cover_from=period.ordinal, cover_to=period.ordinal,
+                    id=next_id, run_id=run_id, period=period.ordinal, cover_from=period.ordinal,
+                    cover_to=period.ordinal,
                     membership_id=mid, program=c.PROGRAM_LABELS.index(ln["program"]), payer=c.PAYERS.index(ln["payer"]),
                     kind=c.LINE_KINDS.index(ln["kind"]), seq=0, entry=0, amount=ln["amount"], basis=ln["basis"],
                     citation_id=int(cite),
@@ -212,6 +216,7 @@ def phase_baseline(url: str, sample: int) -> dict[str, Any]:
                     setattr(obj, k, v)
                 s.add(obj)
                 s.flush()
+                next_id += 1
             done += 1
         billing_s = time.perf_counter() - t0
         s.rollback()
