@@ -903,33 +903,23 @@ def allocate(
     """
     scope = set(account_ids) if account_ids is not None else None
     rows = _balances_in_scope(session, scope)
-    over = [(int(r.id), int(r.paid) - int(r.due)) for r in rows if int(r.paid) > int(r.due)]
+    over = [(r[0], r[7] - r[6]) for r in rows if r[7] > r[6]]
     released = _release_overpaid(session, over, recorded_at)
     if released:
         rows = _balances_in_scope(session, scope)
     bills = [
-        ld.OpenBill(
-            r.id,
-            r.account_id,
-            r.period,
-            r.segment,
-            r.due_date,
-            bool(r.fines),
-            int(r.due),
-            int(r.paid),
-            int(r.fine_due),
-            int(r.fine_paid),
-        )
-        for r in rows
-        if int(r.due) - int(r.paid) + int(r.fine_due) - int(r.fine_paid) > 0
+        ld.OpenBill(bid, acct, period, seg, due_on, bool(fines), due, paid, fine_due, fine_paid)
+        for bid, acct, period, seg, due_on, fines, due, paid, fine_due, fine_paid in rows
+        if due - paid + fine_due - fine_paid > 0
     ]
     if not bills:
         return {**_empty_alloc(), "released": released}
     open_accounts = {b.account_id for b in bills}
+    pays = fetch_arrow(session, _payment_balances(session, scope))
     payments = [
-        ld.OpenPayment(r.id, r.account_id, r.paid_on, int(r.remaining))
-        for r in session.execute(_payment_balances(session, scope))
-        if int(r.remaining) > 0 and r.account_id in open_accounts
+        ld.OpenPayment(pid, acct, paid_on, remaining)
+        for pid, acct, paid_on, remaining in zip(*(pays[c].to_pylist() for c in pays.column_names), strict=True)
+        if remaining > 0 and acct in open_accounts
     ]
     fine_param = tree["deadlines.fine_rate_per_month"]
     citation_cache: dict[tuple[str, str], int] = {}
@@ -993,8 +983,11 @@ class _Cite:
     status: str
 
 
-def _balances_in_scope(session: Session, scope: set[int] | None) -> list[Any]:
-    return [r for r in session.execute(_bill_balances(session, scope)) if scope is None or r.account_id in scope]
+def _balances_in_scope(session: Session, scope: set[int] | None) -> list[tuple[Any, ...]]:
+    """(id, account, period, segment, due date, fines flag, due, paid, fine due, fine paid) per bill."""
+    table = fetch_arrow(session, _bill_balances(session, scope))
+    rows = zip(*(table[c].to_pylist() for c in table.column_names), strict=True)
+    return [r for r in rows if scope is None or r[1] in scope]
 
 
 def _release_overpaid(session: Session, over: list[tuple[int, int]], recorded_at: dt.datetime) -> int:

@@ -33,6 +33,7 @@ def next_working_day(day: dt.date) -> dt.date:
     return day
 
 
+@lru_cache(maxsize=4096)
 def due_date(segment: str, period: Period, tree: ParameterTree) -> dt.date:
     """When the contribution for ``period`` is due (PU: 15th of the next month; BPU: 15th of the same month)."""
     seg = c.code_of("segment", segment, c.SEGMENTS)
