@@ -12,12 +12,12 @@ from tests.scenario import firm, nik
 
 from jamsos.infra.db import unit_of_work
 from jamsos.infra.files import read_table
-from jamsos.kernel.errors import InvalidInput
+from jamsos.kernel.errors import InvalidInput, NotFound
 from jamsos.kernel.period import Period
 from jamsos.registry import imports, reference
 from jamsos.registry import service as reg
 from jamsos.registry import tables as t
-from jamsos.registry.errors import DuplicateMembership, DuplicateNik, NotFound
+from jamsos.registry.errors import DuplicateMembership, DuplicateNik
 
 pytestmark = pytest.mark.integration
 

@@ -35,6 +35,12 @@ class FieldProblem:
         return f"{where}{self.field}: {self.message}{shown}"
 
 
+class NotFound(DomainError):
+    """Something named by its identifier (NIK, NPP, run, payment reference, account...) does not exist."""
+
+    code = "not_found"
+
+
 class InvalidInput(DomainError):
     """Input rejected as a whole; carries every problem found, each naming its field (and row)."""
 

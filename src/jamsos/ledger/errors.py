@@ -5,10 +5,6 @@ from __future__ import annotations
 from jamsos.kernel.errors import DomainError
 
 
-class RunNotFound(DomainError):
-    code = "not_found"
-
-
 class RunNotPending(DomainError):
     code = "run_not_pending"
 

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from jamsos.infra.bulk import append_partition, bulk_insert, fetch_arrow, temporary_keys
 from jamsos.infra.files import TableFile
-from jamsos.kernel.errors import FieldProblem, InvalidInput
+from jamsos.kernel.errors import FieldProblem, InvalidInput, NotFound
 from jamsos.kernel.period import Period
 from jamsos.ledger import domain as ld
 from jamsos.ledger import tables as lt
-from jamsos.ledger.errors import FourEyes, PaymentConflict, RunNotFound, RunNotPending
+from jamsos.ledger.errors import FourEyes, PaymentConflict, RunNotPending
 from jamsos.registry import service as registry
 from jamsos.rules import codes as c
 from jamsos.rules import deadlines
@@ -608,7 +608,7 @@ def _masked(values: np.ndarray, mask: np.ndarray) -> pa.Array:
 def _run(session: Session, run_id: int) -> Any:
     row = session.execute(select(lt.billing_run).where(lt.billing_run.c.id == run_id)).first()
     if row is None:
-        raise RunNotFound(f"no billing run {run_id}", run_id=run_id)
+        raise NotFound(f"no billing run {run_id}", run_id=run_id)
     return row
 
 
@@ -1037,7 +1037,7 @@ def reverse_payment(
     p, al, fn = lt.payment, lt.allocation, lt.fine
     row = session.execute(select(p).where(p.c.reference == reference)).first()
     if row is None:
-        raise RunNotFound(f"no payment with reference {reference}", reference=reference)
+        raise NotFound(f"no payment with reference {reference}", reference=reference)
     if row.reverses_id is not None or session.scalar(select(p.c.id).where(p.c.reverses_id == row.id)) is not None:
         raise PaymentConflict(f"payment {reference} is a reversal or already reversed", reference=reference)
     rev_id = session.execute(

@@ -13,9 +13,5 @@ class DuplicateMembership(DomainError):
     code = "duplicate_membership"
 
 
-class NotFound(DomainError):
-    code = "not_found"
-
-
 class ReferenceMissing(DomainError):
     code = "reference_missing"

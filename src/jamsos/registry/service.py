@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jamsos.infra.bulk import temporary_keys
-from jamsos.kernel.errors import FieldProblem, InvalidInput
+from jamsos.kernel.errors import FieldProblem, InvalidInput, NotFound
 from jamsos.kernel.period import Period
 from jamsos.registry import domain as d
 from jamsos.registry import tables as t
-from jamsos.registry.errors import DuplicateMembership, DuplicateNik, NotFound, ReferenceMissing
+from jamsos.registry.errors import DuplicateMembership, DuplicateNik, ReferenceMissing
 from jamsos.rules import codes as c
 
 SYSTEM = "system"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 import jamsos.ledger.tables
 import jamsos.registry.tables  # noqa: F401
@@ -17,21 +18,11 @@ def include_name(name: str | None, type_: str, _parents: object) -> bool:
 
 
 connection = config.attributes.get("connection")
-if connection is None:
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
-    with engine.connect() as conn:
-        context.configure(
-            connection=conn,
-            target_metadata=metadata,
-            render_as_batch=True,
-            compare_type=True,
-            include_name=include_name,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-else:
+
+
+def run(conn: Connection) -> None:
     context.configure(
-        connection=connection,
+        connection=conn,
         target_metadata=metadata,
         render_as_batch=True,
         compare_type=True,
@@ -39,3 +30,10 @@ else:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+if connection is None:
+    with make_engine(config.get_main_option("sqlalchemy.url") or "").connect() as own:
+        run(own)
+else:
+    run(connection)
