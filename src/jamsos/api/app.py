@@ -111,7 +111,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.post("/warehouse/exports", status_code=201, tags=["administration"])
     def post_export(body: s.ExportIn, db: Db) -> dict[str, Any]:
         """Write new facts to the Parquet warehouse folder on the server (incremental)."""
-        return export.export(db, out=Path(body.out)).to_json()
+        return export.export(db, out=Path(body.out), tree=tree, known_at=now()).to_json()
 
     # ---- registry ----
     @app.post("/employers", status_code=201, tags=["registry"])

@@ -37,6 +37,12 @@ EXIT_CODES = {
     "reference_missing": 11,
     "reference_in_use": 12,
     "schema_outdated": 13,
+    "synth_invalid": 14,
+    "warehouse_missing": 15,
+    "unknown_engine": 16,
+    "unknown_dimension": 17,
+    "period_missing": 18,
+    "unknown_dataset": 19,
 }
 
 

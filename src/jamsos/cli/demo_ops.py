@@ -92,7 +92,9 @@ def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
     console.print(table)
     with unit_of_work(engine) as s:
         rows = ledger.arrears(s, as_of=dt.date(2025, 2, 28))
-        wh = export.export(s, out=data_dir / "warehouse")
+        wh = export.export(
+            s, out=data_dir / "warehouse", tree=tree, known_at=dt.datetime(2025, 2, 28, 23, 59, tzinfo=dt.UTC)
+        )
     arrears = Table("Arrears at 2025-02-28", "0-1", "2-3", "4-6", ">6", "Accounts")
     for kind in ("employer", "participant"):
         sub = [r for r in rows if r["kind"] == kind]

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jamsos.cli import demo_ops, ops
+from jamsos.cli import demo_ops, ops, steer
 from jamsos.cli.common import domain_errors, out
 from jamsos.i18n.numbers import percent, rupiah
 from jamsos.infra.settings import load_settings
@@ -347,3 +347,4 @@ def demo(
 
 
 ops.register(app)
+steer.register(app)

@@ -438,7 +438,7 @@ def active(
 def warehouse_export(out_dir: Annotated[Path, typer.Option("--out")]) -> None:
     """Write new facts to the Parquet warehouse (incremental)."""
     with domain_errors(), unit_of_work(engine()) as s:
-        r = warehouse.export(s, out=out_dir)
+        r = warehouse.export(s, out=out_dir, tree=tree(), known_at=now())
     _print(r.to_json())
 
 

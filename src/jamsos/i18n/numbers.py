@@ -34,3 +34,24 @@ def percent(rate: str | Decimal | None, lang: str = "id") -> str:
     value = Decimal(rate) * 100
     text = format_decimal(value, format="#,##0.####", locale=_locale(lang))
     return f"{text} %"
+
+
+_SCALE_WORDS: dict[str, tuple[tuple[int, str], ...]] = {
+    "id": ((10**12, "triliun"), (10**9, "miliar"), (10**6, "juta")),
+    "en": ((10**12, "trillion"), (10**9, "billion"), (10**6, "million")),
+}
+
+
+def amount_words(value: int | float | Decimal, lang: str = "id", decimals: int = 2) -> str:
+    """``41,46 juta`` / ``41.46 million``; below a million, the whole number (``41.460``)."""
+    for size, word in _SCALE_WORDS[lang if lang in _SCALE_WORDS else "id"]:
+        if abs(Decimal(str(value))) >= size:
+            return f"{number(Decimal(str(value)) / size, lang, decimals)} {word}"
+    return number(round(value), lang, 0)
+
+
+def percent_words(value: float | Decimal | None, lang: str = "id", decimals: int = 2) -> str:
+    """``15,62 persen`` / ``15.62 percent``; None as ``–``."""
+    if value is None:
+        return "–"
+    return f"{number(Decimal(str(value)), lang, decimals)} {'persen' if lang == 'id' else 'percent'}"

@@ -1387,3 +1387,40 @@ def bills_for_period(session: Session, *, period: Period) -> list[dict[str, Any]
         }
         for r in current
     ]
+
+
+def month_contributions(
+    session: Session, *, period: Period, known_at: dt.datetime
+) -> dict[int, tuple[int, dt.date | None]]:
+    """Per membership: the net contribution billed for ``period`` (lines covering it, approved runs),
+    and the last day money was allocated to the bills carrying it."""
+    bl, al = lt.bill_line, lt.allocation
+    p_ord = period.ordinal
+    approved = _approved_runs(known_at=known_at)
+    nets = session.execute(
+        select(bl.c.membership_id, func.sum(bl.c.amount).label("net"), func.max(bl.c.bill_id).label("bill_id"))
+        .where(
+            bl.c.run_id.in_(approved),
+            bl.c.membership_id.is_not(None),
+            bl.c.kind == c.CONTRIBUTION,
+            bl.c.cover_from <= p_ord,
+            bl.c.cover_to >= p_ord,
+        )
+        .group_by(bl.c.membership_id)
+    ).all()
+    bills = {int(r.bill_id) for r in nets if r.bill_id is not None}
+    paid_on = (
+        dict(
+            session.execute(
+                select(al.c.bill_id, func.max(al.c.effective_on))
+                .where(al.c.target == "contribution", al.c.recorded_at <= known_at, _scope(al.c.bill_id, bills))
+                .group_by(al.c.bill_id)
+            ).all()
+        )
+        if bills
+        else {}
+    )
+    return {
+        int(r.membership_id): (max(int(r.net), 0), paid_on.get(int(r.bill_id)) if r.bill_id is not None else None)
+        for r in nets
+    }

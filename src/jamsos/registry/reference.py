@@ -202,3 +202,30 @@ def office_of_regency(session: Session, regency_code: str) -> tuple[str, str] | 
         .where(t.branch_regency.c.regency_code == regency_code)
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def default_offices() -> list[dict[str, str]]:
+    """The bundled office map without a database: one row per regency with its branch and Kanwil
+    (the columns of the warehouse's ``offices`` dataset)."""
+    provs, regs = stdnum_regions()
+    prov_name = dict(provs)
+    kanwil = {r["code"]: r["name"] for _, r in _bundled("kanwil").rows}
+    kanwil_of = {r["province_code"]: r["kanwil_code"] for _, r in _bundled("kanwil_provinces").rows}
+    branches = {r["code"]: r for _, r in _bundled("branches").rows}
+    branch_of = {r["regency_code"]: r["branch_code"] for _, r in _bundled("branch_regencies").rows}
+    out = []
+    for code, prov, name in regs:
+        branch = branches[branch_of[code]]
+        out.append(
+            {
+                "regency_code": code,
+                "regency_name": name,
+                "province_code": prov,
+                "province_name": prov_name[prov],
+                "branch_code": branch["code"],
+                "branch_name": branch["name"],
+                "kanwil_code": kanwil_of[prov],
+                "kanwil_name": kanwil[kanwil_of[prov]],
+            }
+        )
+    return out

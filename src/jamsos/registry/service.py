@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Select, String, and_, func, insert, or_, select, update
+from sqlalchemy import Select, String, and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -903,3 +903,89 @@ def membership_segments() -> Any:
     """Select of membership id → worker id, segment, employer id (for the warehouse's line facts)."""
     m = t.membership
     return select(m.c.id.label("membership_id"), m.c.worker_id, m.c.segment, m.c.employer_id)
+
+
+def steering_attributes(month: Period, known_at: dt.datetime) -> Select[Any]:
+    """Select of every membership in force in ``month`` with what the steering warehouse groups by:
+    the regency where it is served (the employer's for PU, the project's for Jakon, the person's
+    otherwise), ecosystem, channel, payer, the wage or income, and when the person and the employer
+    first registered (``person_since``, ``employer_since`` as dates)."""
+    on = month.last_day
+    mv = versions_as_of(t.membership_version, "membership_id", on, known_at)
+    ev = versions_as_of(t.employer_version, "employer_id", on, known_at)
+    wv = versions_as_of(t.worker_version, "worker_id", on, known_at)
+    m, p = t.membership, t.project
+    person_since = (
+        select(t.membership.c.worker_id, func.min(t.membership_version.c.valid_from).label("since"))
+        .join(t.membership_version, t.membership_version.c.membership_id == t.membership.c.id)
+        .where(t.membership_version.c.recorded_at <= known_at)
+        .group_by(t.membership.c.worker_id)
+        .subquery()
+    )
+    employer_since = (
+        select(t.employer_version.c.employer_id, func.min(t.employer_version.c.valid_from).label("since"))
+        .where(t.employer_version.c.recorded_at <= known_at)
+        .group_by(t.employer_version.c.employer_id)
+        .subquery()
+    )
+    return (
+        select(
+            m.c.id.label("membership_id"),
+            m.c.worker_id,
+            m.c.segment,
+            m.c.employer_id,
+            func.coalesce(ev.c.regency_code, p.c.regency_code, wv.c.regency_code).label("regency_code"),
+            mv.c.ecosystem,
+            mv.c.channel,
+            mv.c.payer_source,
+            func.coalesce(mv.c.wage, mv.c.income, 0).label("wage"),
+            person_since.c.since.label("person_since"),
+            employer_since.c.since.label("employer_since"),
+        )
+        .join(mv, mv.c.membership_id == m.c.id)
+        .join(wv, wv.c.worker_id == m.c.worker_id)
+        .outerjoin(ev, ev.c.employer_id == m.c.employer_id)
+        .outerjoin(p, p.c.id == m.c.project_id)
+        .outerjoin(person_since, person_since.c.worker_id == m.c.worker_id)
+        .outerjoin(employer_since, employer_since.c.employer_id == m.c.employer_id)
+        .where(mv.c.exit_reason.is_(None))
+    )
+
+
+def registrations_query(known_at: dt.datetime) -> Select[Any]:
+    """Select of every membership with its person, segment, serving regency, ecosystem, channel, the
+    day it started and the day it ended (an exit version), as known at ``known_at``, and whether it is
+    the person's first (lowest id): registered persons are counted on that one."""
+    m, mv, p = t.membership, t.membership_version, t.project
+    first = (
+        select(
+            mv.c.membership_id,
+            func.min(mv.c.valid_from).label("registered"),
+            func.min(case((mv.c.exit_reason.is_not(None), mv.c.valid_from))).label("ended"),
+            func.max(mv.c.id).label("latest"),
+        )
+        .where(mv.c.recorded_at <= known_at)
+        .group_by(mv.c.membership_id)
+        .subquery()
+    )
+    latest = mv.alias("latest_version")
+    ev = versions_as_of(t.employer_version, "employer_id", known_at.date(), known_at)
+    wv = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
+    return (
+        select(
+            m.c.worker_id.label("person_id"),
+            m.c.id.label("membership_id"),
+            m.c.segment,
+            func.coalesce(ev.c.regency_code, p.c.regency_code, wv.c.regency_code).label("regency_code"),
+            latest.c.ecosystem,
+            latest.c.channel,
+            first.c.registered,
+            first.c.ended,
+            (func.min(m.c.id).over(partition_by=m.c.worker_id) == m.c.id).label("first_of_person"),
+        )
+        .join(first, first.c.membership_id == m.c.id)
+        .join(latest, latest.c.id == first.c.latest)
+        .join(wv, wv.c.worker_id == m.c.worker_id)
+        .outerjoin(ev, ev.c.employer_id == m.c.employer_id)
+        .outerjoin(p, p.c.id == m.c.project_id)
+    )

@@ -7,6 +7,7 @@ state file is replaced last, atomically. A second export writes only what is new
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
 from jamsos.registry import service as registry
 from jamsos.rules import codes as c
+from jamsos.rules.tree import ParameterTree
+from jamsos.warehouse.schema import STEERING, default_regions
 
 STATE = "_jamsos_export.json"
 SCHEMA_VERSION = 1
@@ -62,8 +65,16 @@ def _write(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def export(session: Session, *, out: Path, batch: int = 1_000_000) -> ExportResult:
-    """Write what is new since the last export into ``out`` (created if needed)."""
+def export(
+    session: Session,
+    *,
+    out: Path,
+    batch: int = 1_000_000,
+    tree: ParameterTree | None = None,
+    known_at: dt.datetime | None = None,
+) -> ExportResult:
+    """Write what is new since the last export into ``out`` (created if needed). With the parameter
+    tree, also the steering datasets (contribution months, registrations, regions) as known at ``known_at``."""
     out.mkdir(parents=True, exist_ok=True)
     state = _load_state(out)
     written: dict[str, int] = {}
@@ -84,6 +95,8 @@ def export(session: Session, *, out: Path, batch: int = 1_000_000) -> ExportResu
         written[name] = total
     written["contribution_lines"] = _export_lines(session, out, state)
     written["offices"] = _export_offices(session, out)
+    if tree is not None:
+        written.update(_export_steering(session, out, tree, known_at or dt.datetime.now(dt.UTC)))
     _save_state(out, state)
     return ExportResult(str(out), written)
 
@@ -137,3 +150,84 @@ def _export_offices(session: Session, out: Path) -> int:
     offices = fetch_arrow(session, registry.offices_query())
     _write(offices, out / "offices" / "offices.parquet")
     return int(offices.num_rows)
+
+
+SEGMENT_PRIORITY = {"pu": 0, "jakon": 1, "pmi": 2, "bpu": 3}
+
+
+def _month_text(day: Any) -> str | None:
+    return None if day is None else f"{day.year:04d}-{day.month:02d}"
+
+
+def _export_steering(session: Session, out: Path, tree: ParameterTree, known_at: dt.datetime) -> dict[str, int]:
+    """The steering datasets derived from the ledger: one contribution month per person and month
+    billed (rewritten at each export: later payments change what counts), and the registrations."""
+    runs = ledger.approved_runs(session)
+    written = {"contribution_months": 0}
+    if runs:
+        first, last = min(p for _, p in runs), max(p for _, p in runs)
+        for ordinal in range(first, last + 1):
+            month = Period.from_ordinal(ordinal)
+            rows = _person_months(session, month, tree, known_at)
+            table = pa.Table.from_pylist(rows, schema=_MONTH_SCHEMA)
+            _write(table, out / "contribution_months" / f"period={month}" / "ops.parquet")
+            written["contribution_months"] += table.num_rows
+    regs = fetch_arrow(session, registry.registrations_query(known_at)).to_pylist()
+    for r in regs:
+        r["registered"] = _month_text(r["registered"])
+        r["ended"] = _month_text(r["ended"])
+        r["ecosystem"] = r["ecosystem"] or ""
+    _write(pa.Table.from_pylist(regs, schema=STEERING["registrations"].schema), out / "registrations" / "ops.parquet")
+    written["registrations"] = len(regs)
+    regions = default_regions()
+    _write(regions, out / "regions" / "default.parquet")
+    written["regions"] = regions.num_rows
+    return written
+
+
+_MONTH_SCHEMA = pa.schema([f for f in STEERING["contribution_months"].schema if f.name != "period"])
+
+
+def _person_months(session: Session, month: Period, tree: ParameterTree, known_at: dt.datetime) -> list[dict[str, Any]]:
+    status = ledger.active_status(session, period=month, tree=tree, known_at=known_at).to_pylist()
+    attrs = {
+        r["membership_id"]: r for r in fetch_arrow(session, registry.steering_attributes(month, known_at)).to_pylist()
+    }
+    money = ledger.month_contributions(session, period=month, known_at=known_at)
+    per_person: dict[int, list[dict[str, Any]]] = {}
+    for s in status:
+        mask = sum(c.BIT[p] for p in c.PROGRAMS if s[p])
+        a = attrs.get(s["membership_id"])
+        if not mask or a is None:
+            continue
+        amount, paid_on = money.get(s["membership_id"], (0, None))
+        per_person.setdefault(int(s["worker_id"]), []).append(
+            {**a, "programs": mask, "amount": amount, "paid_on": paid_on}
+        )
+    rows = []
+    for person, items in sorted(per_person.items()):
+        items.sort(key=lambda r: (SEGMENT_PRIORITY[r["segment"]], r["membership_id"]))
+        main = items[0]
+        programs = 0
+        for r in items:
+            programs |= r["programs"]
+        paid = [r["paid_on"] for r in items if r["paid_on"] is not None]
+        rows.append(
+            {
+                "person_id": person,
+                "membership_id": main["membership_id"],
+                "employer_id": main["employer_id"],
+                "segment": main["segment"],
+                "regency_code": main["regency_code"],
+                "ecosystem": main["ecosystem"] or "",
+                "channel": main["channel"],
+                "payer_source": main["payer_source"],
+                "programs": programs,
+                "wage": int(main["wage"] or 0),
+                "amount": sum(int(r["amount"]) for r in items),
+                "paid_on": max(paid) if paid else None,
+                "person_since": _month_text(main["person_since"]),
+                "employer_since": _month_text(main["employer_since"]),
+            }
+        )
+    return rows

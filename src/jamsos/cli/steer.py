@@ -1,0 +1,240 @@
+"""Steering commands: the synthetic nation, warehouse imports, KPIs, the year's report, reconciliation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from jamsos.cli.common import domain_errors, err, out, period, tree
+from jamsos.cli.ops import warehouse_app
+from jamsos.coverage import reconcile as rec
+from jamsos.coverage import service as coverage
+from jamsos.coverage.report import year_report
+from jamsos.infra.compute import ENGINES, UnknownEngine, Warehouse, connect, open_warehouse
+from jamsos.kernel.errors import FieldProblem, InvalidInput
+from jamsos.synth import national
+from jamsos.warehouse import imports
+
+WarehouseDir = Annotated[Path, typer.Option("--warehouse", "-w", help="The warehouse directory.")]
+Engine = Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("synth")(synth)
+    app.command("kpi")(kpi_command)
+    app.command("report")(report)
+    app.command("reconcile")(reconcile)
+    warehouse_app.command("import")(warehouse_import)
+
+
+@contextmanager
+def _progress() -> Iterator[national.Progress]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield report
+
+
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the warehouse into.")],
+    scale: Annotated[float, typer.Option(help="1.0 is the national population (~61 m registered).")] = 0.01,
+    first: Annotated[str, typer.Option("--from", help="First month written (YYYY-MM, from 2018-01).")] = "2022-12",
+    last: Annotated[str, typer.Option("--to", help="Last month written.")] = "2023-12",
+    seed: Annotated[int, typer.Option(help="The same seed gives the same files.")] = 1,
+    calibration: Annotated[str, typer.Option(help="2023-12 level: news (41.46 m) or audited (41.56 m).")] = "news",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Generate a calibrated synthetic national population as a warehouse; report the calibration error."""
+    with domain_errors(), _progress() as progress:
+        r = national.generate(
+            out_dir,
+            tree=tree(),
+            scale=scale,
+            first=period(first, "--from"),
+            last=period(last, "--to"),
+            seed=seed,
+            calibration_target=calibration,
+            progress=progress,
+        )
+    if as_json:
+        out.print_json(json.dumps(r.to_json()))
+    else:
+        t = Table(title=f"Calibration (scale {scale}, seed {seed}, target {calibration})")
+        for col in ("target", "expected", "achieved", "error %"):
+            t.add_column(col, justify="left" if col == "target" else "right")
+        for x in r.targets:
+            t.add_row(x.name, f"{x.target:,.1f}", f"{x.achieved:,.0f}", f"{x.error_pct:.3f}")
+        out.print(t)
+        out.print(f"rows: {r.rows}")
+        out.print(f"worst calibration error: {r.worst_error_pct:.3f} % (limit 1 %)")
+    if r.worst_error_pct > 1.0:
+        err.print("[bold red]calibration error above 1 %[/] (a scale this small cannot place every province)")
+        raise typer.Exit(1)
+
+
+def _open(directory: Path, engine: str) -> Warehouse:
+    if engine not in ENGINES:
+        raise UnknownEngine(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    return open_warehouse(connect(engine), directory, engine)
+
+
+def _scale_note(directory: Path, lang: str) -> str:
+    marker = directory / national.MARKER
+    if not marker.exists():
+        return ""
+    scale = json.loads(marker.read_text())["scale"]
+    if lang == "id":
+        return f"Catatan: data sintetis pada skala {scale} dari populasi nasional."
+    return f"Note: synthetic data at scale {scale} of the national population."
+
+
+def kpi_command(
+    warehouse: WarehouseDir,
+    month: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+    by: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: kanwil, branch, province, regency, segment, ecosystem, channel, payer_source."
+        ),
+    ] = "",
+    engine: Engine = "duckdb",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv")] = False,
+) -> None:
+    """Coverage KPIs for a month: nationally, or per group."""
+    dims = [d.strip() for d in by.split(",") if d.strip()]
+    with domain_errors():
+        w = _open(warehouse, engine)
+        rows = coverage.snapshot_rows(w, period=period(month), by=dims, tree=tree())
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"period": month, "engine": engine, "rows": rows}, default=str, ensure_ascii=False) + "\n"
+        )
+    elif as_csv:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    else:
+        keys = [k for k in rows[0] if k in ("kanwil", "branch", "province", "regency", *dims)] if rows else []
+        shown = [*keys, "active", "active_yoy_pct", "retention_pct", "new", "reactivated", "lapsed", "registered"]
+        t = Table(title=f"KPI {month} ({engine})")
+        for col in shown:
+            t.add_column(col, justify="left" if col in keys else "right")
+        for r in rows:
+            t.add_row(*("" if r.get(c) is None else f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in shown))
+        out.print(t)
+
+
+def report(
+    warehouse: WarehouseDir,
+    year: Annotated[int, typer.Option(help="The year: December against the December before.")],
+    lang: Annotated[str, typer.Option(help="id (default) or en.")] = "id",
+    engine: Engine = "duckdb",
+) -> None:
+    """The year in the agency's own style, every figure computed from the warehouse."""
+    with domain_errors():
+        w = _open(warehouse, engine)
+        fig = coverage.year_figures(w, year=year, tree=tree(), scale_note=_scale_note(warehouse, lang))
+    for paragraph in year_report(fig, lang):
+        out.print(paragraph, highlight=False)
+        out.print()
+
+
+def _parse_options(levels: list[str], increments: list[str], growth: list[str]) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    problems: list[FieldProblem] = []
+    for kind, values in (("level", levels), ("increment", increments), ("growth", growth)):
+        for text in values:
+            span, _, rest = text.partition("=")
+            value, _, label = rest.partition(":")
+            base, _, end = span.partition("..")
+            if not rest:
+                problems.append(FieldProblem(f"--{kind}", "write MONTH=VALUE or FROM..TO=VALUE[:label]", value=text))
+                continue
+            rows.append(
+                {
+                    "kind": kind,
+                    "base_period": base if end else "",
+                    "period": end or base,
+                    "value": value,
+                    "label": label,
+                }
+            )
+    if problems:
+        raise InvalidInput(problems)
+    return rows
+
+
+def reconcile(
+    level: Annotated[list[str] | None, typer.Option(help="MONTH=VALUE[:label], e.g. 2023-12=41.46")] = None,
+    increment: Annotated[list[str] | None, typer.Option(help="FROM..TO=VALUE, e.g. 2022-12..2023-12=5.60")] = None,
+    growth: Annotated[list[str] | None, typer.Option(help="FROM..TO=PERCENT, e.g. 2022-12..2023-12=15.89")] = None,
+    file: Annotated[Path | None, typer.Option(help="CSV: kind,base_period,period,value[,label,source]")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Which quoted figures reconcile with each other, and by how much those that don't miss.
+    With no figures, the source article (ANTARA Ambon 2024) is checked."""
+    with domain_errors():
+        if file is not None:
+            figures = rec.parse_figures(list(csv.DictReader(file.read_text(encoding="utf-8-sig").splitlines())))
+        elif level or increment or growth:
+            figures = rec.parse_figures(_parse_options(level or [], increment or [], growth or []), first_row=1)
+        else:
+            figures = rec.article_case()
+        checks = rec.reconcile(figures)
+    implied = rec.implied_levels(figures)
+    if as_json:
+        data: dict[str, Any] = {
+            "figures": [f.name() for f in figures],
+            "checks": [c.to_json() for c in checks],
+            "implied_levels": [{"growth": g.name(), "level": float(round(v, 4))} for g, v in implied],
+        }
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+        return
+    for c in checks:
+        mark = "[green]✓ reconciles[/]" if c.reconciles else "[red]✗ does not reconcile[/]"
+        out.print(f"{mark}: {c.quoted.name()}", highlight=False)
+        out.print(
+            f"    {c.relation}: {c.derived:.4f} from {' and '.join(q.name() for q in c.uses)}; "
+            f"difference {c.difference:+.4f} (rounding allows ±{c.tolerance:.4f})",
+            highlight=False,
+        )
+    for g, v in implied:
+        out.print(f"{g.name()} implies a level of {v:.2f} at {g.period}.", highlight=False)
+    if not checks:
+        out.print("no two figures relate to each other; nothing to check")
+
+
+def warehouse_import(
+    warehouse: WarehouseDir,
+    dataset: Annotated[str, typer.Option(help=", ".join(imports.IMPORTABLE))],
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet extract")],
+) -> None:
+    """Import an extract from another core system (validated whole; a repeated import changes nothing)."""
+    with domain_errors():
+        r = imports.import_extract(warehouse, dataset=dataset, file=file)
+    out.print_json(json.dumps(r.to_json()))

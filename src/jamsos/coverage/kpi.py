@@ -1,0 +1,295 @@
+"""Coverage KPIs as Ibis expressions over the warehouse's steering tables (engine-agnostic).
+
+Definitions (docs/kpi.md): a person is *active* in month t when the warehouse has their
+contribution month for t with every base program (JKK and JKM, ``coverage.base_programs``) paid.
+``contribution_months`` holds at most one row per person and month, so counts add up across groups
+and groups add up to the national figure. Flows compare t with t−1 (lapsed, reactivated) and
+t−12 (year-on-year growth, retention); a participant is *retained* when active anywhere at t.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from jamsos.kernel.errors import DomainError
+from jamsos.kernel.period import Period
+
+DIMENSIONS = ("kanwil", "branch", "province", "regency", "segment", "ecosystem", "channel", "payer_source")
+OFFICE_DIMS = {
+    "kanwil": ("kanwil_code", "kanwil_name"),
+    "branch": ("branch_code", "branch_name"),
+    "province": ("province_code", "province_name"),
+    "regency": ("regency_code", "regency_name"),
+}
+PROGRAMS = {"jkk": 1, "jkm": 2, "jht": 4, "jp": 8, "jkp": 16}
+
+COUNTS = (
+    "active",
+    "active_prev",
+    "active_yoy_base",
+    "retained",
+    "lapsed",
+    "reactivated",
+    "new",
+    "registered",
+    *(f"active_{p}" for p in PROGRAMS),
+    "employers_active",
+    "employers_new",
+    "workers_existing_employers_delta",
+    "bpu_active",
+    "bpu_with_jht",
+    "bpu_upgraded_to_jht",
+    "pu_wage_sum",
+    "pu_wage_count",
+    "pu_wage_sum_yoy",
+    "pu_wage_count_yoy",
+    "programs_sum",
+    "programs_sum_yoy",
+    "amount",
+)
+
+
+class UnknownDimension(DomainError):
+    code = "unknown_dimension"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A KPI snapshot request: the month, the grouping and the base-program mask."""
+
+    period: Period
+    by: tuple[str, ...] = ()
+    base_mask: int = PROGRAMS["jkk"] | PROGRAMS["jkm"]
+
+
+def check_dimensions(by: Sequence[str]) -> tuple[str, ...]:
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        raise UnknownDimension(f"cannot group by {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}")
+    return tuple(dict.fromkeys(by))
+
+
+def base_mask(programs: Sequence[str]) -> int:
+    mask = 0
+    for p in programs:
+        mask |= PROGRAMS[p.lower()]
+    return mask
+
+
+ROW_DIMS = ("segment", "ecosystem", "channel", "payer_source")
+
+
+def _row_keys(by: Sequence[str]) -> list[str]:
+    """The columns of a contribution month to group by: the regency stands for every office level."""
+    keys = ["regency_code"] if any(d in OFFICE_DIMS for d in by) else []
+    return keys + [d for d in by if d in ROW_DIMS]
+
+
+def _clean(t: ir.Table) -> ir.Table:
+    fills = {c: t[c].fill_null("") for c in ("channel", "ecosystem") if c in t.columns}
+    return t.mutate(**fills) if fills else t
+
+
+def _agg(t: ir.Table, keys: list[str], **metrics: ir.Value) -> ir.Table:
+    """Group ``t`` by ``keys`` (nationally when empty) and fill every other count with 0."""
+    out = t.group_by(keys).aggregate(**metrics) if keys else t.aggregate(**metrics)
+    zero = ibis.literal(0, "int64")
+    return out.select(*keys, **{name: out[name].cast("int64") if name in metrics else zero for name in COUNTS})
+
+
+def _bit(col: ir.IntegerColumn, bit: int) -> ir.BooleanColumn:
+    return (col & bit) != 0
+
+
+def _month(cm: ir.Table, period: Period, base: int) -> ir.Table:
+    rows = cm.filter(cm.period == str(period))
+    return _clean(rows.filter((rows.programs & base) == base))
+
+
+def snapshot(
+    contribution_months: ir.Table,
+    registrations: ir.Table,
+    offices: ir.Table,
+    regions: ir.Table,
+    request: Snapshot,
+) -> ir.Table:
+    """Every KPI of ``request.period`` per group of ``request.by`` (one national row when empty).
+
+    Every part is aggregated by the row-level keys (regency, segment, …) first; the office levels
+    (branch, Kanwil, province) are mapped from the regency on the few aggregated rows at the end.
+    """
+    by = check_dimensions(request.by)
+    keys = _row_keys(by)
+    t = request.period
+    base = request.base_mask
+    now = _month(contribution_months, t, base)
+    before = _month(contribution_months, t + -1, base)
+    ago = _month(contribution_months, t + -12, base)
+    # one pass per month, each joined with the person ids it is compared with
+    prev = before.select(p_id=before.person_id, p_programs=before.programs, p_segment=before.segment)
+    cur = now.select(c_id=now.person_id)
+    now_j = now.left_join(prev, now.person_id == prev.p_id)
+    before_j = before.left_join(cur, before.person_id == cur.c_id)
+    ago_j = ago.left_join(cur, ago.person_id == cur.c_id)
+    had = now_j.p_id.notnull()
+    jht = PROGRAMS["jht"]
+    popcount = sum(_bit(now_j.programs, b).cast("int64") for b in PROGRAMS.values())
+    popcount_ago = sum(_bit(ago_j.programs, b).cast("int64") for b in PROGRAMS.values())
+    is_pu = now_j.segment == "pu"
+    is_bpu = now_j.segment == "bpu"
+    upgraded = (
+        is_bpu & _bit(now_j.programs, jht) & (now_j.p_segment == "bpu") & ~_bit(now_j.p_programs.fill_null(0), jht)
+    )
+    parts = [
+        _agg(
+            now_j,
+            keys,
+            active=now_j.count(),
+            new=(now_j.person_since == str(t)).cast("int64").sum(),
+            reactivated=((now_j.person_since < str(t)) & ~had).cast("int64").sum(),
+            bpu_active=is_bpu.cast("int64").sum(),
+            bpu_with_jht=(is_bpu & _bit(now_j.programs, jht)).cast("int64").sum(),
+            bpu_upgraded_to_jht=upgraded.fill_null(False).cast("int64").sum(),
+            pu_wage_sum=is_pu.ifelse(now_j.wage, 0).sum(),
+            pu_wage_count=is_pu.cast("int64").sum(),
+            programs_sum=popcount.sum(),
+            amount=now_j.amount.sum(),
+            **{f"active_{p}": _bit(now_j.programs, bit).cast("int64").sum() for p, bit in PROGRAMS.items()},
+        ),
+        _agg(before_j, keys, active_prev=before_j.count(), lapsed=before_j.c_id.isnull().cast("int64").sum()),
+        _agg(
+            ago_j,
+            keys,
+            active_yoy_base=ago_j.count(),
+            retained=ago_j.c_id.notnull().cast("int64").sum(),
+            pu_wage_sum_yoy=(ago_j.segment == "pu").ifelse(ago_j.wage, 0).sum(),
+            pu_wage_count_yoy=(ago_j.segment == "pu").cast("int64").sum(),
+            programs_sum_yoy=popcount_ago.sum(),
+        ),
+    ]
+    parts.append(_employers(now, ago, keys, t))
+    reg = _clean(registrations.filter(registrations.registered <= str(t)))
+    reg = reg.filter(reg.first_of_person)
+    if "payer_source" in keys:
+        reg = reg.mutate(payer_source=ibis.literal(""))
+    parts.append(_agg(reg, keys, registered=reg.count()))
+    union = ibis.union(*parts, distinct=False)
+    totals = _sum(union, keys)
+    final = [c for d in by for c in (OFFICE_DIMS.get(d, (d,)))]
+    if "regency_code" in keys:
+        office_cols = [c for d in by if d in OFFICE_DIMS for c in OFFICE_DIMS[d] if c != "regency_code"]
+        o = offices.select("regency_code", *office_cols)
+        totals = _sum(totals.join(o, "regency_code", how="left").select(*final, *COUNTS), final)
+    totals = _ratios(totals)
+    if not by or by == ("province",):
+        totals = _coverage(totals, regions, t, by)
+    return totals.order_by(final) if final else totals
+
+
+def _sum(t: ir.Table, keys: list[str]) -> ir.Table:
+    sums = {name: t[name].sum().cast("int64") for name in COUNTS}
+    return t.group_by(keys).aggregate(**sums) if keys else t.aggregate(**sums)
+
+
+def _employers(now: ir.Table, ago: ir.Table, keys: list[str], t: Period) -> ir.Table:
+    """Employers in one pass over the PU rows of t and t−12: distinct active and new employers, and
+    the change in workers at employers active in both months (any group)."""
+    zero = ibis.literal(0, "int64")
+    pu_now = now.filter(now.employer_id.notnull())
+    pu_ago = ago.filter(ago.employer_id.notnull())
+    rows = ibis.union(
+        pu_now.select("employer_id", *keys, w_now=ibis.literal(1, "int64"), w_ago=zero,
+                      is_new=(pu_now.employer_since == str(t)).cast("int64")),
+        pu_ago.select("employer_id", *keys, w_now=zero, w_ago=ibis.literal(1, "int64"), is_new=zero),
+        distinct=False,
+    )  # fmt: skip
+    per = rows.group_by(["employer_id", *keys]).aggregate(
+        w_now=rows.w_now.sum(), w_ago=rows.w_ago.sum(), is_new=rows.is_new.max()
+    )
+    whole = ibis.window(group_by=per.employer_id)
+    per = per.mutate(e_now=per.w_now.sum().over(whole) > 0, e_ago=per.w_ago.sum().over(whole) > 0)
+    return _agg(
+        per,
+        keys,
+        employers_active=(per.w_now > 0).cast("int64").sum(),
+        employers_new=((per.w_now > 0) & (per.is_new > 0)).cast("int64").sum(),
+        workers_existing_employers_delta=(per.e_ago.ifelse(per.w_now, 0) - per.e_now.ifelse(per.w_ago, 0)).sum(),
+    )
+
+
+def _pct(num: ir.NumericValue, den: ir.NumericValue) -> ir.NumericValue:
+    return ibis.ifelse(den == 0, ibis.null("float64"), (num.cast("float64") * 100.0 / den.cast("float64")).round(4))
+
+
+def _ratios(t: ir.Table) -> ir.Table:
+    return t.mutate(
+        active_mom=t.active - t.active_prev,
+        active_mom_pct=_pct(t.active - t.active_prev, t.active_prev),
+        active_yoy=t.active - t.active_yoy_base,
+        active_yoy_pct=_pct(t.active - t.active_yoy_base, t.active_yoy_base),
+        retention_pct=_pct(t.retained, t.active_yoy_base),
+        pu_wage_avg=ibis.ifelse(
+            t.pu_wage_count == 0, ibis.null("int64"), (t.pu_wage_sum / t.pu_wage_count).round().cast("int64")
+        ),
+        pu_wage_avg_yoy_pct=_pct(
+            t.pu_wage_sum * t.pu_wage_count_yoy - t.pu_wage_sum_yoy * t.pu_wage_count,
+            t.pu_wage_sum_yoy * t.pu_wage_count,
+        ),
+        programs_per_participant=ibis.ifelse(
+            t.active == 0, ibis.null("float64"), (t.programs_sum.cast("float64") / t.active).round(4)
+        ),
+        programs_per_participant_yoy=ibis.ifelse(
+            t.active_yoy_base == 0,
+            ibis.null("float64"),
+            (t.programs_sum_yoy.cast("float64") / t.active_yoy_base).round(4),
+        ),
+        bpu_jht_pct=_pct(t.bpu_with_jht, t.bpu_active),
+    )
+
+
+def _coverage(t: ir.Table, regions: ir.Table, period: Period, by: Sequence[str]) -> ir.Table:
+    """Active participants as a share of the employed population (the latest survey at or before t)."""
+    known = regions.filter(regions.period <= str(period))
+    latest = known.aggregate(latest=known.period.max())
+    chosen = known.join(latest, known.period == latest.latest).select("province_code", "employed", "period")
+    if by:
+        chosen = chosen.select("province_code", employed="employed", employed_period="period")
+        out = t.join(chosen, "province_code", how="left").select(*t.columns, "employed", "employed_period")
+    else:
+        national = chosen.aggregate(employed=chosen.employed.sum(), employed_period=chosen.period.max())
+        out = t.cross_join(national)
+    return out.mutate(coverage_pct=_pct(out.active, out.employed))
+
+
+def series(
+    contribution_months: ir.Table,
+    offices: ir.Table,
+    *,
+    first: Period,
+    last: Period,
+    by: Sequence[str] = (),
+    base: int = 3,
+) -> ir.Table:
+    """Active participants per month from ``first`` to ``last`` (inclusive), per group."""
+    by = check_dimensions(by)
+    keys = _row_keys(by)
+    cm = contribution_months.filter(
+        (contribution_months.period >= str(first)) & (contribution_months.period <= str(last))
+    )
+    cm = _clean(cm.filter((cm.programs & base) == base))
+    out = cm.group_by(["period", *keys]).aggregate(active=cm.count())
+    final = [c for d in by for c in (OFFICE_DIMS.get(d, (d,)))]
+    if "regency_code" in keys:
+        office_cols = [c for d in by if d in OFFICE_DIMS for c in OFFICE_DIMS[d] if c != "regency_code"]
+        joined = out.join(offices.select("regency_code", *office_cols), "regency_code", how="left")
+        out = joined.group_by(["period", *final]).aggregate(active=joined.active.sum())
+    return out.order_by(["period", *final])
+
+
+def periods(contribution_months: ir.Table) -> list[str]:
+    """The months present in the warehouse, in order."""
+    return sorted(contribution_months.select("period").distinct().to_pyarrow()["period"].to_pylist())
