@@ -335,6 +335,9 @@ def demo(
     with _domain_errors():
         url = demo_ops.run(wide, tree, data_dir)
     wide.print(f"Explore it: JAMSOS_DATABASE_URL={url} .venv/bin/jamsos pay arrears")
+    wide.rule("Steering: a calibrated synthetic nation at scale 0.002, its KPIs and the year's report")
+    with _domain_errors():
+        steer.demo(wide, tree, data_dir / "nation")
     if serve:
         import uvicorn
 

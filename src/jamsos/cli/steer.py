@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -22,6 +23,7 @@ from jamsos.coverage import service as coverage
 from jamsos.coverage.report import year_report
 from jamsos.infra.compute import ENGINES, UnknownEngine, Warehouse, connect, open_warehouse
 from jamsos.kernel.errors import FieldProblem, InvalidInput
+from jamsos.rules.tree import ParameterTree
 from jamsos.synth import national
 from jamsos.warehouse import imports
 
@@ -238,3 +240,37 @@ def warehouse_import(
     with domain_errors():
         r = imports.import_extract(warehouse, dataset=dataset, file=file)
     out.print_json(json.dumps(r.to_json()))
+
+
+def demo(console: Console, tree: ParameterTree, directory: Path, scale: float = 0.002) -> None:
+    """The steering part of ``jamsos demo``: generate, snapshot by Kanwil, the 2023 report, reconcile."""
+    from jamsos.kernel.period import Period
+
+    report = national.generate(directory, tree=tree, scale=scale, first=Period(2022, 1), last=Period(2023, 12))
+    console.print(
+        f"Synthetic warehouse {directory}: {report.rows['contribution_months']:,} contribution months, "
+        f"worst calibration error {report.worst_error_pct:.3f} % (limit 1 %)."
+    )
+    w = _open(directory, "duckdb")
+    rows = coverage.snapshot_rows(w, period=Period(2023, 12), by=("kanwil",), tree=tree)
+    t = Table(title=f"KPI 2023-12 per Kanwil (scale {scale})")
+    for col in ("kanwil", "active", "active_yoy_pct", "retention_pct", "new", "reactivated", "lapsed", "registered"):
+        t.add_column(col, justify="left" if col == "kanwil" else "right")
+    for r in rows:
+        t.add_row(
+            r["kanwil_name"], f"{r['active']:,}", f"{r['active_yoy_pct']:.2f}", f"{r['retention_pct']:.2f}",
+            f"{r['new']:,}", f"{r['reactivated']:,}", f"{r['lapsed']:,}", f"{r['registered']:,}",
+        )  # fmt: skip
+    console.print(t)
+    fig = coverage.year_figures(w, year=2023, tree=tree, scale_note=_scale_note(directory, "id"))
+    for paragraph in year_report(fig, "id"):
+        console.print(paragraph, highlight=False)
+    checks = rec.reconcile(rec.article_case())
+    bad = [c for c in checks if not c.reconciles and c.relation == "growth from levels"]
+    for c in bad[:1]:
+        console.print(
+            f"Rekonsiliasi: {c.quoted.name()} tidak sesuai dengan {' dan '.join(q.name() for q in c.uses)} "
+            f"(seharusnya {c.derived:.2f} %). Try: .venv/bin/jamsos reconcile",
+            highlight=False,
+        )
+    console.print(f"Try: .venv/bin/jamsos kpi -w {directory} --period 2023-12 --by branch,segment")
