@@ -129,38 +129,49 @@ def snapshot(
     now = _month(contribution_months, t, base)
     before = _month(contribution_months, t + -1, base)
     ago = _month(contribution_months, t + -12, base)
-    # one pass per month, each joined with the person ids it is compared with
-    prev = before.select(p_id=before.person_id, p_programs=before.programs, p_segment=before.segment)
-    cur = now.select(c_id=now.person_id)
-    now_j = now.left_join(prev, now.person_id == prev.p_id)
-    before_j = before.left_join(cur, before.person_id == cur.c_id)
-    ago_j = ago.left_join(cur, ago.person_id == cur.c_id)
-    had = now_j.p_id.notnull()
+    # the month's own figures from one scan; flows from narrow joins on the person key
     jht = PROGRAMS["jht"]
-    popcount = sum(_bit(now_j.programs, b).cast("int64") for b in PROGRAMS.values())
-    popcount_ago = sum(_bit(ago_j.programs, b).cast("int64") for b in PROGRAMS.values())
-    is_pu = now_j.segment == "pu"
-    is_bpu = now_j.segment == "bpu"
-    upgraded = (
-        is_bpu & _bit(now_j.programs, jht) & (now_j.p_segment == "bpu") & ~_bit(now_j.p_programs.fill_null(0), jht)
+    popcount = sum(_bit(now.programs, b).cast("int64") for b in PROGRAMS.values())
+    is_pu, is_bpu = now.segment == "pu", now.segment == "bpu"
+    prev = before.select(
+        p_id=before.person_id,
+        p_bpu_without_jht=(before.segment == "bpu") & ~_bit(before.programs, jht),
+        **{f"kp_{k}": before[k] for k in keys},
     )
+    cur = now.select(c_id=now.person_id)
+    flows = now.select(
+        "person_id", *keys, returning=now.person_since < str(t), bpu_jht=is_bpu & _bit(now.programs, jht)
+    )
+    # one join of t with t-1 serves both months' groups: reactivated and upgrades by t's groups,
+    # continuing participants by t-1's (lapsed = active at t-1 minus continuing)
+    now_j = flows.left_join(prev, flows.person_id == prev.p_id)
+    had = now_j.p_id.notnull()
+    joint = now_j.group_by([*keys, *(f"kp_{k}" for k in keys), had.name("had")]).aggregate(
+        reactivated=(now_j.returning & ~had).cast("int64").sum(),
+        upgraded=(now_j.bpu_jht & now_j.p_bpu_without_jht.fill_null(False)).cast("int64").sum(),
+        continuing=had.cast("int64").sum(),
+    )
+    stayed = joint.filter(joint.had)
+    stayed = stayed.select(continuing=stayed.continuing, **{k: stayed[f"kp_{k}"] for k in keys})
+    ago_j = ago.left_join(cur, ago.person_id == cur.c_id)
+    popcount_ago = sum(_bit(ago_j.programs, b).cast("int64") for b in PROGRAMS.values())
     parts = [
         _agg(
-            now_j,
+            now,
             keys,
-            active=now_j.count(),
-            new=(now_j.person_since == str(t)).cast("int64").sum(),
-            reactivated=((now_j.person_since < str(t)) & ~had).cast("int64").sum(),
+            active=now.count(),
+            new=(now.person_since == str(t)).cast("int64").sum(),
             bpu_active=is_bpu.cast("int64").sum(),
-            bpu_with_jht=(is_bpu & _bit(now_j.programs, jht)).cast("int64").sum(),
-            bpu_upgraded_to_jht=upgraded.fill_null(False).cast("int64").sum(),
-            pu_wage_sum=is_pu.ifelse(now_j.wage, 0).sum(),
+            bpu_with_jht=(is_bpu & _bit(now.programs, jht)).cast("int64").sum(),
+            pu_wage_sum=is_pu.ifelse(now.wage, 0).sum(),
             pu_wage_count=is_pu.cast("int64").sum(),
             programs_sum=popcount.sum(),
-            amount=now_j.amount.sum(),
-            **{f"active_{p}": _bit(now_j.programs, bit).cast("int64").sum() for p, bit in PROGRAMS.items()},
+            amount=now.amount.sum(),
+            **{f"active_{p}": _bit(now.programs, bit).cast("int64").sum() for p, bit in PROGRAMS.items()},
         ),
-        _agg(before_j, keys, active_prev=before_j.count(), lapsed=before_j.c_id.isnull().cast("int64").sum()),
+        _agg(joint, keys, reactivated=joint.reactivated.sum(), bpu_upgraded_to_jht=joint.upgraded.sum()),
+        _agg(before, keys, active_prev=before.count(), lapsed=before.count()),
+        _agg(stayed, keys, lapsed=-stayed.continuing.sum()),
         _agg(
             ago_j,
             keys,
@@ -201,15 +212,17 @@ def _employers(now: ir.Table, ago: ir.Table, keys: list[str], t: Period) -> ir.T
     zero = ibis.literal(0, "int64")
     pu_now = now.filter(now.employer_id.notnull())
     pu_ago = ago.filter(ago.employer_id.notnull())
-    rows = ibis.union(
-        pu_now.select("employer_id", *keys, w_now=ibis.literal(1, "int64"), w_ago=zero,
-                      is_new=(pu_now.employer_since == str(t)).cast("int64")),
-        pu_ago.select("employer_id", *keys, w_now=zero, w_ago=ibis.literal(1, "int64"), is_new=zero),
-        distinct=False,
-    )  # fmt: skip
-    per = rows.group_by(["employer_id", *keys]).aggregate(
-        w_now=rows.w_now.sum(), w_ago=rows.w_ago.sum(), is_new=rows.is_new.max()
+    ek = ["employer_id", *keys]
+    by_now = pu_now.group_by(ek).aggregate(
+        w_now=pu_now.count(), is_new=(pu_now.employer_since == str(t)).cast("int64").max()
     )
+    by_ago = pu_ago.group_by(ek).aggregate(w_ago=pu_ago.count())
+    rows = ibis.union(
+        by_now.select(*ek, w_now=by_now.w_now, w_ago=zero, is_new=by_now.is_new),
+        by_ago.select(*ek, w_now=zero, w_ago=by_ago.w_ago, is_new=zero),
+        distinct=False,
+    )
+    per = rows.group_by(ek).aggregate(w_now=rows.w_now.sum(), w_ago=rows.w_ago.sum(), is_new=rows.is_new.max())
     whole = ibis.window(group_by=per.employer_id)
     per = per.mutate(e_now=per.w_now.sum().over(whole) > 0, e_ago=per.w_ago.sum().over(whole) > 0)
     return _agg(
