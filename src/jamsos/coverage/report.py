@@ -48,14 +48,41 @@ class YearFigures:
     scale_note: str = ""
 
 
-def _share(part: int, whole: int) -> float | None:
-    return None if not whole else part * 100.0 / whole
+TEMPLATES = {
+    "id": {
+        "up": "tumbuh", "down": "turun", "more": "bertambah", "less": "berkurang", "rise": "naik", "fall": "turun",
+        "headline": "Jumlah tenaga kerja aktif pada {y} {verb} {growth} menjadi {active}, {change} {delta} "
+                    "dibandingkan {prev} yang sebesar {base}.",
+        "segments": "Menurut segmen: {parts}. Peserta terdaftar mencapai {registered}.",
+        "retention": "Retensi: {retention} peserta yang aktif pada Desember {prev} masih aktif pada Desember {y}. "
+                     "Pada Desember {y} terdapat {new} peserta baru, {back} peserta yang aktif kembali dan "
+                     "{lapsed} peserta yang berhenti membayar dibandingkan bulan sebelumnya.",
+        "intensity": "Intensifikasi: rata-rata upah PU yang dilaporkan {wage} ({move} {wage_change} dalam setahun); "
+                     "{programs} program per peserta; {bpu_jht} peserta BPU ikut JHT. "
+                     "Pemberi kerja aktif: {employers}.",
+        "ecosystems": "Menurut ekosistem: {parts}.",
+        "coverage": "Cakupan terhadap penduduk bekerja ({employed}, Sakernas {survey}): {coverage}.",
+    },
+    "en": {
+        "up": "grew", "down": "fell", "more": "up", "less": "down", "rise": "up", "fall": "down",
+        "headline": "Active workers in {y} {verb} {growth} to {active}, {change} {delta} from {base} in {prev}.",
+        "segments": "By segment: {parts}. Registered participants reached {registered}.",
+        "retention": "Retention: {retention} of those active in December {prev} were still active in December {y}. "
+                     "December {y} had {new} new participants, {back} who paid again and {lapsed} who stopped "
+                     "paying compared with the month before.",
+        "intensity": "Intensification: the average reported PU wage was {wage} ({move} {wage_change} in a year); "
+                     "{programs} programs per participant; {bpu_jht} of BPU participants hold JHT. "
+                     "Active employers: {employers}.",
+        "ecosystems": "By ecosystem: {parts}.",
+        "coverage": "Coverage of the employed population ({employed}, Sakernas {survey}): {coverage}.",
+    },
+}  # fmt: skip
 
 
 def year_report(fig: YearFigures, lang: str = "id") -> list[str]:
     """Paragraphs describing the year (December against the December before)."""
     n = fig.national
-    y, prev = fig.year, fig.year - 1
+    words = TEMPLATES[lang if lang in TEMPLATES else "id"]
 
     def a(value: float) -> str:
         return amount_words(value, lang)
@@ -64,66 +91,46 @@ def year_report(fig: YearFigures, lang: str = "id") -> list[str]:
         return percent_words(value, lang)
 
     grew = (n["active_yoy"] or 0) >= 0
+    wage_up = (n["pu_wage_avg_yoy_pct"] or 0) >= 0
     seg = {r["segment"]: r["active"] for r in fig.segments}
     eco = sorted((r for r in fig.ecosystems if r["ecosystem"]), key=lambda r: -r["active"])
-    out: list[str] = []
-    if lang == "id":
-        verb = "tumbuh" if grew else "turun"
+    seg_names, eco_names = SEGMENT_NAMES[lang], ECOSYSTEM_NAMES[lang]
+    values = {
+        "y": fig.year,
+        "prev": fig.year - 1,
+        "verb": words["up" if grew else "down"],
+        "growth": p(abs(n["active_yoy_pct"] or 0)),
+        "active": a(n["active"]),
+        "change": words["more" if grew else "less"],
+        "delta": a(abs(n["active_yoy"])),
+        "base": a(n["active_yoy_base"]),
+        "registered": a(n["registered"]),
+        "retention": p(n["retention_pct"]),
+        "new": a(n["new"]),
+        "back": a(n["reactivated"]),
+        "lapsed": a(n["lapsed"]),
+        "wage": _rp(n["pu_wage_avg"], lang),
+        "move": words["rise" if wage_up else "fall"],
+        "wage_change": p(abs(n["pu_wage_avg_yoy_pct"] or 0)),
+        "programs": number(n["programs_per_participant"] or 0, lang, 2),
+        "bpu_jht": p(n["bpu_jht_pct"]),
+        "employers": number(n["employers_active"], lang, 0),
+    }
+    out = [words["headline"].format(**values)]
+    parts = ", ".join(f"{seg_names[s]} {a(seg[s])}" for s in ("pu", "bpu", "jakon", "pmi") if seg.get(s))
+    out.append(words["segments"].format(parts=parts, **values))
+    out.append(words["retention"].format(**values))
+    out.append(words["intensity"].format(**values))
+    if eco:
         out.append(
-            f"Jumlah tenaga kerja aktif pada {y} {verb} {p(abs(n['active_yoy_pct'] or 0))} menjadi {a(n['active'])}, "
-            f"{'bertambah' if grew else 'berkurang'} {a(abs(n['active_yoy']))} dibandingkan {prev} "
-            f"yang sebesar {a(n['active_yoy_base'])}."
+            words["ecosystems"].format(parts=", ".join(f"{eco_names[r['ecosystem']]} {a(r['active'])}" for r in eco))
         )
-        parts = ", ".join(f"{SEGMENT_NAMES['id'][s]} {a(seg[s])}" for s in ("pu", "bpu", "jakon", "pmi") if seg.get(s))
-        out.append(f"Menurut segmen: {parts}. Peserta terdaftar mencapai {a(n['registered'])}.")
+    if n.get("coverage_pct") is not None:
         out.append(
-            f"Retensi: {p(n['retention_pct'])} peserta yang aktif pada Desember {prev} masih aktif pada Desember {y}. "
-            f"Pada Desember {y} terdapat {a(n['new'])} peserta baru, {a(n['reactivated'])} peserta yang aktif kembali "
-            f"dan {a(n['lapsed'])} peserta yang berhenti membayar dibandingkan bulan sebelumnya."
-        )
-        out.append(
-            f"Intensifikasi: rata-rata upah PU yang dilaporkan {_rp(n['pu_wage_avg'], lang)} "
-            f"({'naik' if (n['pu_wage_avg_yoy_pct'] or 0) >= 0 else 'turun'} {p(abs(n['pu_wage_avg_yoy_pct'] or 0))} "
-            f"dalam setahun); {number(n['programs_per_participant'] or 0, lang, 2)} program per peserta; "
-            f"{p(n['bpu_jht_pct'])} peserta BPU ikut JHT. "
-            f"Pemberi kerja aktif: {number(n['employers_active'], lang, 0)}."
-        )
-        if eco:
-            parts = ", ".join(f"{ECOSYSTEM_NAMES['id'][r['ecosystem']]} {a(r['active'])}" for r in eco)
-            out.append(f"Menurut ekosistem: {parts}.")
-        if n.get("coverage_pct") is not None:
-            out.append(
-                f"Cakupan terhadap penduduk bekerja ({a(n['employed'])}, Sakernas {n['employed_period']}): "
-                f"{p(n['coverage_pct'])}."
+            words["coverage"].format(
+                employed=a(n["employed"]), survey=n["employed_period"], coverage=p(n["coverage_pct"])
             )
-    else:
-        verb = "grew" if grew else "fell"
-        out.append(
-            f"Active workers in {y} {verb} {p(abs(n['active_yoy_pct'] or 0))} to {a(n['active'])}, "
-            f"{'up' if grew else 'down'} {a(abs(n['active_yoy']))} from {a(n['active_yoy_base'])} in {prev}."
         )
-        parts = ", ".join(f"{SEGMENT_NAMES['en'][s]} {a(seg[s])}" for s in ("pu", "bpu", "jakon", "pmi") if seg.get(s))
-        out.append(f"By segment: {parts}. Registered participants reached {a(n['registered'])}.")
-        out.append(
-            f"Retention: {p(n['retention_pct'])} of those active in December {prev} were still active in December {y}. "
-            f"December {y} had {a(n['new'])} new participants, {a(n['reactivated'])} who paid again "
-            f"and {a(n['lapsed'])} who stopped paying compared with the month before."
-        )
-        out.append(
-            f"Intensification: the average reported PU wage was {_rp(n['pu_wage_avg'], lang)} "
-            f"({'up' if (n['pu_wage_avg_yoy_pct'] or 0) >= 0 else 'down'} {p(abs(n['pu_wage_avg_yoy_pct'] or 0))} "
-            f"in a year); {number(n['programs_per_participant'] or 0, lang, 2)} programs per participant; "
-            f"{p(n['bpu_jht_pct'])} of BPU participants hold JHT. "
-            f"Active employers: {number(n['employers_active'], lang, 0)}."
-        )
-        if eco:
-            parts = ", ".join(f"{ECOSYSTEM_NAMES['en'][r['ecosystem']]} {a(r['active'])}" for r in eco)
-            out.append(f"By ecosystem: {parts}.")
-        if n.get("coverage_pct") is not None:
-            out.append(
-                f"Coverage of the employed population ({a(n['employed'])}, Sakernas {n['employed_period']}): "
-                f"{p(n['coverage_pct'])}."
-            )
     if fig.scale_note:
         out.append(fig.scale_note)
     return out
