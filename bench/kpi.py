@@ -3,7 +3,7 @@
 At scale 1.0 (the 13 months 2022-12 … 2023-12): the time and memory to generate it, and the snapshot
 by branch × segment × ecosystem (year-on-year retention included) on DuckDB; goal ≤ 15 s and
 ≤ 12 GB peak. In the same run at scale 0.05: the same snapshot on DuckDB, on PySpark (local mode)
-and in a straightforward pandas implementation (bench/kpi_pandas.py, headline counts only), reported
+and in a straightforward pandas implementation (bench/_kpi_pandas.py, headline counts only), reported
 as ratios to DuckDB, with their results checked against DuckDB's.
 
 Usage: python bench/kpi.py [--scale 1.0] [--small 0.05] [--dir /tmp/jamsos-bench-kpi] [--reuse]
@@ -87,7 +87,7 @@ def phase_snapshot(directory: str, engine: str, runs: int) -> dict[str, Any]:
 def phase_pandas(directory: str) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "bench"))
     from jamsos.kernel.period import Period
-    from kpi_pandas import snapshot
+    from _kpi_pandas import snapshot
 
     t0 = time.perf_counter()
     frame = snapshot(Path(directory), Period(2023, 12), BY)

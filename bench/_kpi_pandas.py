@@ -1,4 +1,4 @@
-"""A straightforward pandas implementation of the core KPI snapshot: the baseline bench/kpi.py compares
+"""A straightforward pandas implementation (a helper of bench/kpi.py, not a benchmark itself) of the core KPI snapshot: the baseline bench/kpi.py compares
 DuckDB and Spark against. It computes the headline counts only (active, previous month, a year
 ago, retained, lapsed, reactivated, new, registered), so it does less work than the full snapshot."""
 
@@ -42,13 +42,13 @@ def snapshot(directory: Path, period: Period, by: tuple[str, ...], base: int = 3
         "new": now[now["person_since"] == str(period)].groupby(keys).size(),
     }
     regs = pd.read_parquet(directory / "registrations")
-    regs = regs[regs["registered"].astype(str) <= str(period)]
+    regs = regs[(regs["registered"].astype(str) <= str(period)) & regs["first_of_person"]]
     for col in ("segment", "ecosystem", "channel", "regency_code"):
         regs[col] = regs[col].astype(str)
     regs = regs.merge(
         offices[["regency_code", "kanwil_code", "branch_code", "province_code"]], on="regency_code", how="left"
     )
-    parts["registered"] = regs.groupby(keys)["person_id"].nunique()
+    parts["registered"] = regs.groupby(keys).size()  # each person on their first membership
     out = pd.DataFrame(parts).fillna(0).astype("int64").reset_index()
     out["active_yoy_pct"] = (
         (out["active"] - out["active_yoy_base"]) * 100.0 / out["active_yoy_base"].where(out["active_yoy_base"] != 0)
