@@ -1,6 +1,7 @@
-"""A straightforward pandas implementation (a helper of bench/kpi.py, not a benchmark itself) of the core KPI snapshot: the baseline bench/kpi.py compares
-DuckDB and Spark against. It computes the headline counts only (active, previous month, a year
-ago, retained, lapsed, reactivated, new, registered), so it does less work than the full snapshot."""
+"""The core KPI snapshot in straightforward pandas: the baseline bench/kpi.py compares DuckDB and
+Spark against (a helper, not a benchmark itself). It computes the headline counts only (active,
+previous month, a year ago, retained, lapsed, reactivated, new, registered), so it does less work
+than the full snapshot."""
 
 from __future__ import annotations
 

@@ -86,8 +86,8 @@ def phase_snapshot(directory: str, engine: str, runs: int) -> dict[str, Any]:
 
 def phase_pandas(directory: str) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "bench"))
-    from jamsos.kernel.period import Period
     from _kpi_pandas import snapshot
+    from jamsos.kernel.period import Period
 
     t0 = time.perf_counter()
     frame = snapshot(Path(directory), Period(2023, 12), BY)
