@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from jamsos.coverage.kpi import COUNTS, OFFICE_DIMS, PROGRAMS
 from jamsos.kernel.period import Period
 from jamsos.registry.reference import default_offices
+from jamsos.warehouse.links import LINK_COLUMNS, SIDES, link
 from jamsos.warehouse.schema import STEERING
 
 OFFICES = default_offices()
@@ -28,15 +29,18 @@ def write_warehouse(
     by_period: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in months:
         by_period[r["period"]].append(r)
-    schema = pa.schema([f for f in cm.schema if f.name != "period"])
+    schema = pa.schema([f for f in cm.schema if f.name != "period" and f.name not in LINK_COLUMNS])
     if not by_period:
         by_period["2023-12"] = []  # an empty month: the dataset exists with no rows
-    for period, rows in by_period.items():
+    tables = {
+        p: pa.Table.from_pylist([{k: v for k, v in r.items() if k != "period"} for r in rows], schema=schema)
+        for p, rows in by_period.items()
+    }
+    for period, table in tables.items():
+        earlier = {side: tables.get(str(Period.parse(period) + -months)) for side, months in SIDES.items()}
         path = directory / "contribution_months" / f"period={period}" / "part-0.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(
-            pa.Table.from_pylist([{k: v for k, v in r.items() if k != "period"} for r in rows], schema=schema), path
-        )
+        pq.write_table(link(table, earlier), path)
     for name, rows in (("registrations", registrations), ("regions", regions), ("offices", OFFICES)):
         path = directory / name / "part-0.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -115,3 +115,36 @@ def test_unknown_dataset_and_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as caught:
         imports.import_extract(tmp_path, dataset="regions", file=junk)
     assert caught.value.problems[0].field == "file"
+
+
+def test_months_imported_out_of_order_are_relinked(tmp_path: Path, tree: ParameterTree) -> None:
+    """December first, then the months before it: December's back-links are rewritten, so the flows
+    come out as if everything had arrived at once."""
+    wh = tmp_path / "wh"
+    lines = GOOD.splitlines()[1:]
+    december = _months([x for x in lines if x.startswith("2023-12")])
+    earlier = _months([x for x in lines if not x.startswith("2023-12")])
+    imports.import_extract(wh, dataset="contribution_months", file=_write(tmp_path, "dec.csv", december))
+    regs = (
+        "person_id,membership_id,segment,regency_code,ecosystem,channel,registered,ended,first_of_person\n"
+        "1,11,pu,8271,,employer,2020-01,,true\n2,12,bpu,8271,pasar,perisai,2023-12,,true\n"
+        "3,13,bpu,3171,desa,,2021-03,,true\n"
+    )
+    imports.import_extract(wh, dataset="registrations", file=_write(tmp_path, "r.csv", regs))
+    from jamsos.registry.reference import default_offices
+
+    offices = tmp_path / "offices.parquet"
+    pq.write_table(pa.Table.from_pylist(default_offices()), offices)
+    imports.import_extract(wh, dataset="offices", file=offices)
+    regions = "province_code,period,employed,source,status\n82,2023-08,100,test,unverified\n"
+    imports.import_extract(wh, dataset="regions", file=_write(tmp_path, "g.csv", regions))
+    [alone] = coverage.snapshot_rows(
+        open_warehouse(connect("duckdb"), wh, "duckdb"), period=Period(2023, 12), by=(), tree=tree
+    )
+    assert (alone["active"], alone["retained"], alone["reactivated"]) == (2, 0, 1)
+    imports.import_extract(wh, dataset="contribution_months", file=_write(tmp_path, "earlier.csv", earlier))
+    [row] = coverage.snapshot_rows(
+        open_warehouse(connect("duckdb"), wh, "duckdb"), period=Period(2023, 12), by=(), tree=tree
+    )
+    assert (row["active"], row["active_prev"], row["active_yoy_base"]) == (2, 1, 1)
+    assert (row["retained"], row["lapsed"], row["reactivated"], row["new"]) == (1, 1, 1, 1)  # 1 skipped 2023-11

@@ -5,6 +5,8 @@ contribution month for t with every base program (JKK and JKM, ``coverage.base_p
 ``contribution_months`` holds at most one row per person and month, so counts add up across groups
 and groups add up to the national figure. Flows compare t with t−1 (lapsed, reactivated) and
 t−12 (year-on-year growth, retention); a participant is *retained* when active anywhere at t.
+Each month's rows carry back-links to the same person's rows at t−1 and t−12 (``warehouse.links``),
+so the flows are counted without joining person keys.
 """
 
 from __future__ import annotations
@@ -129,56 +131,42 @@ def snapshot(
     now = _month(contribution_months, t, base)
     before = _month(contribution_months, t + -1, base)
     ago = _month(contribution_months, t + -12, base)
-    # the month's own figures from one scan; flows from narrow joins on the person key
+    # flows from the month's back-links (docs/warehouse.md): no join of person keys
     jht = PROGRAMS["jht"]
     popcount = sum(_bit(now.programs, b).cast("int64") for b in PROGRAMS.values())
+    popcount_ago = sum(_bit(ago.programs, b).cast("int64") for b in PROGRAMS.values())
     is_pu, is_bpu = now.segment == "pu", now.segment == "bpu"
-    prev = before.select(
-        p_id=before.person_id,
-        p_bpu_without_jht=(before.segment == "bpu") & ~_bit(before.programs, jht),
-        **{f"kp_{k}": before[k] for k in keys},
-    )
-    cur = now.select(c_id=now.person_id)
-    flows = now.select(
-        "person_id", *keys, returning=now.person_since < str(t), bpu_jht=is_bpu & _bit(now.programs, jht)
-    )
-    # one join of t with t-1 serves both months' groups: reactivated and upgrades by t's groups,
-    # continuing participants by t-1's (lapsed = active at t-1 minus continuing)
-    now_j = flows.left_join(prev, flows.person_id == prev.p_id)
-    had = now_j.p_id.notnull()
-    joint = now_j.group_by([*keys, *(f"kp_{k}" for k in keys), had.name("had")]).aggregate(
-        reactivated=(now_j.returning & ~had).cast("int64").sum(),
-        upgraded=(now_j.bpu_jht & now_j.p_bpu_without_jht.fill_null(False)).cast("int64").sum(),
-        continuing=had.cast("int64").sum(),
-    )
-    stayed = joint.filter(joint.had)
-    stayed = stayed.select(continuing=stayed.continuing, **{k: stayed[f"kp_{k}"] for k in keys})
-    ago_j = ago.left_join(cur, ago.person_id == cur.c_id)
-    popcount_ago = sum(_bit(ago_j.programs, b).cast("int64") for b in PROGRAMS.values())
+    prev_programs = now.prev_programs.fill_null(0)
+    had = (prev_programs & base) == base
+    had_yoy = (now.yoy_programs.fill_null(0) & base) == base
+    upgraded = is_bpu & _bit(now.programs, jht) & had & (now.prev_segment == "bpu") & ~_bit(prev_programs, jht)
+    stayed = _linked(now.filter(had), "prev", keys)
+    kept = _linked(now.filter(had_yoy), "yoy", keys)
     parts = [
         _agg(
             now,
             keys,
             active=now.count(),
             new=(now.person_since == str(t)).cast("int64").sum(),
+            reactivated=((now.person_since < str(t)) & ~had).cast("int64").sum(),
             bpu_active=is_bpu.cast("int64").sum(),
             bpu_with_jht=(is_bpu & _bit(now.programs, jht)).cast("int64").sum(),
+            bpu_upgraded_to_jht=upgraded.fill_null(False).cast("int64").sum(),
             pu_wage_sum=is_pu.ifelse(now.wage, 0).sum(),
             pu_wage_count=is_pu.cast("int64").sum(),
             programs_sum=popcount.sum(),
             amount=now.amount.sum(),
             **{f"active_{p}": _bit(now.programs, bit).cast("int64").sum() for p, bit in PROGRAMS.items()},
         ),
-        _agg(joint, keys, reactivated=joint.reactivated.sum(), bpu_upgraded_to_jht=joint.upgraded.sum()),
         _agg(before, keys, active_prev=before.count(), lapsed=before.count()),
-        _agg(stayed, keys, lapsed=-stayed.continuing.sum()),
+        _agg(stayed, keys, lapsed=-stayed.count()),
+        _agg(kept, keys, retained=kept.count()),
         _agg(
-            ago_j,
+            ago,
             keys,
-            active_yoy_base=ago_j.count(),
-            retained=ago_j.c_id.notnull().cast("int64").sum(),
-            pu_wage_sum_yoy=(ago_j.segment == "pu").ifelse(ago_j.wage, 0).sum(),
-            pu_wage_count_yoy=(ago_j.segment == "pu").cast("int64").sum(),
+            active_yoy_base=ago.count(),
+            pu_wage_sum_yoy=(ago.segment == "pu").ifelse(ago.wage, 0).sum(),
+            pu_wage_count_yoy=(ago.segment == "pu").cast("int64").sum(),
             programs_sum_yoy=popcount_ago.sum(),
         ),
     ]
@@ -199,6 +187,13 @@ def snapshot(
     if not by or by == ("province",):
         totals = _coverage(totals, regions, t, by)
     return totals.order_by(final) if final else totals
+
+
+def _linked(rows: ir.Table, side: str, keys: list[str]) -> ir.Table:
+    """Rows of t regrouped by the group their person was in at t−1 (``prev``) or t−12 (``yoy``)."""
+    cols = {k: rows[f"{side}_{k}"] for k in keys}
+    cols = {k: v.fill_null("") if k in ("channel", "ecosystem") else v for k, v in cols.items()}
+    return rows.select(**cols) if cols else rows.select(one=ibis.literal(1))
 
 
 def _sum(t: ir.Table, keys: list[str]) -> ir.Table:

@@ -91,12 +91,12 @@ def open_warehouse(con: BaseBackend, directory: Path, engine: str) -> Warehouse:
         path = directory / name
         if engine == "duckdb":
             pattern = str(path / "**" / "*.parquet")
-            kw: dict[str, Any] = {"hive_partitioning": name in PARTITIONED}
+            kw: dict[str, Any] = {"hive_partitioning": name in PARTITIONED, "union_by_name": True}
             if name in PARTITIONED:
                 kw["hive_types_autocast"] = False
             tables[name] = con.read_parquet(pattern, table_name=f"w_{name}", **kw)
         else:
-            tables[name] = con.read_parquet(str(path), table_name=f"w_{name}")
+            tables[name] = con.read_parquet(str(path), table_name=f"w_{name}", mergeSchema="true")
     return Warehouse(engine, directory, tables)
 
 

@@ -763,26 +763,86 @@ def _write_months(
     since_lo, since_hi = int(pop.since.min()), int(pop.since.max())
     known = places.employer_since[places.employer_since < OPEN // 2]
     emp_lo, emp_hi = (int(known.min()), int(known.max())) if known.size else (CALIBRATION.ordinal, CALIBRATION.ordinal)
+
+    def programs_of(rows: np.ndarray, o: int, jkp: bool) -> np.ndarray:
+        """Programs paid in month ``o`` on the spells ``rows``."""
+        seg = spell_seg[rows]
+        size = places.employer_size[np.maximum(places.spell_employer[rows], 0)]
+        programs = np.full(len(rows), 3, np.int16)
+        programs[(seg == PU) & (size >= 1)] |= 4
+        programs[(seg == PU) & (size >= 2)] |= 8
+        if jkp:
+            programs[(seg == PU) & (size >= 2)] |= 16
+        programs[((seg == BPU) | (seg == PMI)) & (tr.jht_from[pop.sp_person[rows]] <= o)] |= 4
+        return programs
+
+    def spells_at(o: int) -> np.ndarray | None:
+        """Per person, the spell live in month ``o`` (-1: none); None when ``o`` is not written."""
+        if o < first.ordinal:
+            return None
+        at = np.full(len(pop.seg), -1, np.int32)
+        live = np.flatnonzero((pop.sp_start <= o) & (pop.sp_end >= o))
+        at[pop.sp_person[live]] = live
+        return at
+
+    def _add_links(
+        table: pa.Table, side: str, spell: np.ndarray | None, o: int, jkp: bool, person: np.ndarray
+    ) -> pa.Table:
+        n = table.num_rows
+        if spell is None:
+            cols = {f"{side}_programs": pa.nulls(n, pa.int16())}
+            cols |= {
+                f"{side}_{d}": pa.nulls(n, pa.string())
+                for d in ("segment", "regency_code", "ecosystem", "channel", "payer_source")
+            }
+        else:
+            missing = spell < 0
+            safe = np.maximum(spell, 0)
+            cols = {
+                f"{side}_programs": pa.array(programs_of(safe, o, jkp), mask=missing),
+                f"{side}_segment": pa.DictionaryArray.from_arrays(
+                    pa.array(spell_seg[safe].astype(np.int8), mask=missing), seg_dict
+                ),
+                f"{side}_regency_code": pa.DictionaryArray.from_arrays(
+                    pa.array(spell_regency[safe], mask=missing), regency_codes
+                ),
+                f"{side}_ecosystem": pa.DictionaryArray.from_arrays(pa.array(spell_eco[safe], mask=missing), eco_dict),
+                f"{side}_channel": pa.DictionaryArray.from_arrays(
+                    pa.array(tr.channel[person], mask=missing), channel_dict
+                ),
+                f"{side}_payer_source": pa.DictionaryArray.from_arrays(
+                    pa.array(tr.payer[person], mask=missing), payer_dict
+                ),
+            }
+        for name, column in cols.items():
+            table = table.append_column(name, column)
+        return table
+
     for step, o in enumerate(months):
         period = Period.from_ordinal(o)
         live = np.flatnonzero((pop.sp_start <= o) & (pop.sp_end >= o))
         live = live[np.argsort(pop.sp_person[live], kind="stable")]
         r = rates(tree, period)
+        links = {
+            side: (spells_at(o - back), o - back, rates(tree, Period.from_ordinal(o - back)).jkp)
+            for side, back in (("prev", 1), ("yoy", 12))
+        }
 
-        def build(sl: slice, live: np.ndarray = live, o: int = o, period: Period = period, r: Rates = r) -> pa.Table:
+        def build(
+            sl: slice,
+            live: np.ndarray = live,
+            o: int = o,
+            period: Period = period,
+            r: Rates = r,
+            links: dict[str, tuple[np.ndarray | None, int, bool]] = links,
+        ) -> pa.Table:
             rows = live[sl]
             person = pop.sp_person[rows]
             seg = spell_seg[rows]
             employer = places.spell_employer[rows]
             years = (o // 12) - (pop.sp_start[rows] // 12)
             wage = np.rint(tr.wage[rows] * (1.0 + tr.wage_rise) ** years).astype(np.int64)
-            size = places.employer_size[np.maximum(employer, 0)]
-            programs = np.full(len(rows), 3, np.int16)
-            programs[(seg == PU) & (size >= 1)] |= 4
-            programs[(seg == PU) & (size >= 2)] |= 8
-            if r.jkp:
-                programs[(seg == PU) & (size >= 2)] |= 16
-            programs[((seg == BPU) | (seg == PMI)) & (tr.jht_from[person] <= o)] |= 4
+            programs = programs_of(rows, o, r.jkp)
             amount = np.zeros(len(rows), np.float64)
             pu = seg == PU
             jkk = np.array([r.jkk_by_class[k] for k in RISK_CLASSES])
@@ -828,6 +888,8 @@ def _write_months(
                     "employer_since": _period_texts(employer_since, emp_lo, emp_hi, missing=employer < 0),
                 }
             )
+            for side, (spell_at, at, jkp) in links.items():
+                table = _add_links(table, side, spell_at[person] if spell_at is not None else None, at, jkp, person)
             _check_columns(cm.name, table, exclude=("period",))
             return table
 

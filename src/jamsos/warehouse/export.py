@@ -25,6 +25,7 @@ from jamsos.ledger import service as ledger
 from jamsos.registry import service as registry
 from jamsos.rules import codes as c
 from jamsos.rules.tree import ParameterTree
+from jamsos.warehouse.links import LINK_COLUMNS, SIDES, link
 from jamsos.warehouse.schema import STEERING, default_regions
 
 STATE = "_jamsos_export.json"
@@ -166,11 +167,15 @@ def _export_steering(session: Session, out: Path, tree: ParameterTree, known_at:
     written = {"contribution_months": 0}
     if runs:
         first, last = min(p for _, p in runs), max(p for _, p in runs)
-        for ordinal in range(first, last + 1):
-            month = Period.from_ordinal(ordinal)
-            rows = _person_months(session, month, tree, known_at)
-            table = pa.Table.from_pylist(rows, schema=_MONTH_SCHEMA)
-            _write(table, out / "contribution_months" / f"period={month}" / "ops.parquet")
+        tables = {
+            ordinal: pa.Table.from_pylist(
+                _person_months(session, Period.from_ordinal(ordinal), tree, known_at), schema=_MONTH_SCHEMA
+            )
+            for ordinal in range(first, last + 1)
+        }
+        for ordinal, table in tables.items():
+            linked = link(table, {side: tables.get(ordinal - back) for side, back in SIDES.items()})
+            _write(linked, out / "contribution_months" / f"period={Period.from_ordinal(ordinal)}" / "ops.parquet")
             written["contribution_months"] += table.num_rows
     regs = fetch_arrow(session, registry.registrations_query(known_at)).to_pylist()
     for r in regs:
@@ -185,7 +190,9 @@ def _export_steering(session: Session, out: Path, tree: ParameterTree, known_at:
     return written
 
 
-_MONTH_SCHEMA = pa.schema([f for f in STEERING["contribution_months"].schema if f.name != "period"])
+_MONTH_SCHEMA = pa.schema(
+    [f for f in STEERING["contribution_months"].schema if f.name != "period" and f.name not in LINK_COLUMNS]
+)
 
 
 def _person_months(session: Session, month: Period, tree: ParameterTree, known_at: dt.datetime) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
+from jamsos.kernel.period import Period
+from jamsos.warehouse.links import LINK_COLUMNS, SIDES, relink
 from jamsos.warehouse.schema import STEERING, Dataset, conform, encode
 
 LEDGER = "_jamsos_imports.json"
@@ -102,6 +104,7 @@ def import_extract(directory: Path, *, dataset: str, file: Path) -> ImportResult
     table, problems = conform(spec, raw, first_row=first_row)
     if problems:
         raise InvalidInput(problems)
+    table = table.drop_columns([c for c in LINK_COLUMNS if c in table.column_names])  # derived: relinked below
     name = f"import-{sha[:16]}.parquet"
     if dataset not in REPLACED:
         conflicts = _conflicts(directory, spec, table, first_row, skip=name)
@@ -119,6 +122,10 @@ def import_extract(directory: Path, *, dataset: str, file: Path) -> ImportResult
         os.replace(staging / relative, target)
     shutil.rmtree(staging, ignore_errors=True)
     partitions = sorted({str(Path(p).parent) for p in parts if str(Path(p).parent) != "."})
+    if dataset == "contribution_months":
+        months = {Period.parse(p.split("=", 1)[1]) for p in partitions}
+        affected = months | {m + back for m in months for back in SIDES.values()}
+        relink(directory, affected, lambda t: encode(spec, t))
     ledger["imports"][sha] = {"dataset": dataset, "file": file.name, "rows": table.num_rows, "partitions": partitions}
     _save_ledger(directory, ledger)
     return ImportResult(dataset, str(file), sha, table.num_rows, False, partitions)

@@ -71,10 +71,26 @@ STEERING: dict[str, Dataset] = {
                 _c("paid_on", pa.date32(), required=False),
                 _c("person_since", pa.string(), pattern=_PERIOD),
                 _c("employer_since", pa.string(), pattern=_PERIOD, required=False),
+                *(
+                    _c(f"{side}_{name}", pa.int16() if name == "programs" else pa.string(), required=False)
+                    for side in ("prev", "yoy")
+                    for name in ("programs", "segment", "regency_code", "ecosystem", "channel", "payer_source")
+                ),
             ),
             partition="period",
             key=("person_id", "period"),
-            dictionary=("segment", "regency_code", "ecosystem", "channel", "payer_source"),
+            dictionary=(
+                "segment",
+                "regency_code",
+                "ecosystem",
+                "channel",
+                "payer_source",
+                *(
+                    f"{side}_{name}"
+                    for side in ("prev", "yoy")
+                    for name in ("segment", "regency_code", "ecosystem", "channel", "payer_source")
+                ),
+            ),
         ),
         Dataset(
             "registrations",
