@@ -44,6 +44,25 @@ def _write(tmp: Path, name: str, text: str) -> Path:
     return path
 
 
+def _reference_datasets(wh: Path, tmp_path: Path) -> None:
+    """Registrations (person 3 with a second, later membership), the office map and two provinces."""
+    from jamsos.registry.reference import default_offices
+
+    regs = (
+        "person_id,membership_id,segment,regency_code,ecosystem,channel,registered,ended,first_of_person\n"
+        "1,11,pu,8271,,employer,2020-01,,true\n2,12,bpu,8271,pasar,perisai,2023-12,,true\n"
+        "3,13,bpu,3171,desa,,2021-03,,true\n3,14,pu,3171,,employer,2022-01,,false\n"
+    )
+    imports.import_extract(wh, dataset="registrations", file=_write(tmp_path, "r.csv", regs))
+    offices = tmp_path / "offices.parquet"
+    pq.write_table(pa.Table.from_pylist(default_offices()), offices)
+    imports.import_extract(wh, dataset="offices", file=offices)
+    regions = (
+        "province_code,period,employed,source,status\n82,2023-08,100,test,unverified\n31,2023-08,50,test,unverified\n"
+    )
+    imports.import_extract(wh, dataset="regions", file=_write(tmp_path, "g.csv", regions))
+
+
 def test_a_bad_file_names_every_row_and_column_and_writes_nothing(tmp_path: Path) -> None:
     wh = tmp_path / "wh"
     bad = _months(
@@ -82,21 +101,7 @@ def test_import_once_then_no_op_and_conflicts_refused(tmp_path: Path, tree: Para
     with pytest.raises(InvalidInput) as caught:
         imports.import_extract(wh, dataset="contribution_months", file=_write(tmp_path, "clash.csv", clash))
     assert caught.value.problems[0].row == 2 and "already holds" in caught.value.problems[0].message
-    regs = (
-        "person_id,membership_id,segment,regency_code,ecosystem,channel,registered,ended,first_of_person\n"
-        "1,11,pu,8271,,employer,2020-01,,true\n2,12,bpu,8271,pasar,perisai,2023-12,,true\n"
-        "3,13,bpu,3171,desa,,2021-03,,true\n3,14,pu,3171,,employer,2022-01,,false\n"
-    )
-    imports.import_extract(wh, dataset="registrations", file=_write(tmp_path, "r.csv", regs))
-    offices = tmp_path / "offices.parquet"
-    from jamsos.registry.reference import default_offices
-
-    pq.write_table(pa.Table.from_pylist(default_offices()), offices)
-    imports.import_extract(wh, dataset="offices", file=offices)
-    regions = (
-        "province_code,period,employed,source,status\n82,2023-08,100,test,unverified\n31,2023-08,50,test,unverified\n"
-    )
-    imports.import_extract(wh, dataset="regions", file=_write(tmp_path, "g.csv", regions))
+    _reference_datasets(wh, tmp_path)
     ledger = json.loads((wh / imports.LEDGER).read_text())
     assert len(ledger["imports"]) == 4
     w = open_warehouse(connect("duckdb"), wh, "duckdb")
@@ -125,19 +130,7 @@ def test_months_imported_out_of_order_are_relinked(tmp_path: Path, tree: Paramet
     december = _months([x for x in lines if x.startswith("2023-12")])
     earlier = _months([x for x in lines if not x.startswith("2023-12")])
     imports.import_extract(wh, dataset="contribution_months", file=_write(tmp_path, "dec.csv", december))
-    regs = (
-        "person_id,membership_id,segment,regency_code,ecosystem,channel,registered,ended,first_of_person\n"
-        "1,11,pu,8271,,employer,2020-01,,true\n2,12,bpu,8271,pasar,perisai,2023-12,,true\n"
-        "3,13,bpu,3171,desa,,2021-03,,true\n"
-    )
-    imports.import_extract(wh, dataset="registrations", file=_write(tmp_path, "r.csv", regs))
-    from jamsos.registry.reference import default_offices
-
-    offices = tmp_path / "offices.parquet"
-    pq.write_table(pa.Table.from_pylist(default_offices()), offices)
-    imports.import_extract(wh, dataset="offices", file=offices)
-    regions = "province_code,period,employed,source,status\n82,2023-08,100,test,unverified\n"
-    imports.import_extract(wh, dataset="regions", file=_write(tmp_path, "g.csv", regions))
+    _reference_datasets(wh, tmp_path)
     [alone] = coverage.snapshot_rows(
         open_warehouse(connect("duckdb"), wh, "duckdb"), period=Period(2023, 12), by=(), tree=tree
     )
