@@ -257,3 +257,32 @@ def test_a_known_population() -> None:
     assert row["active_yoy_pct"] == 100.0
     assert row["registered"] == 3
     assert row["active_jht"] == 1 and row["bpu_with_jht"] == 1
+
+
+def test_series_counts_active_people_per_month_and_group() -> None:
+    from jamsos.coverage import service as coverage
+    from jamsos.rules.tree import load_parameters
+
+    base = {"membership_id": 1, "employer_id": None, "segment": "bpu", "regency_code": "8271", "ecosystem": "pasar",
+            "channel": "perisai", "payer_source": "self", "wage": 1, "amount": 1, "employer_since": None,
+            "person_since": "2022-01"}  # fmt: skip
+    rows = [
+        {**base, "period": p, "person_id": i, "programs": prog, "paid_on": ref.paid_on(p)}
+        for p, i, prog in (
+            ("2023-10", 1, 3),
+            ("2023-11", 1, 3),
+            ("2023-11", 2, 3),
+            ("2023-12", 2, 1),
+            ("2023-12", 3, 3),
+        )
+    ]
+    rows[-1]["regency_code"] = "3171"
+    with tempfile.TemporaryDirectory() as tmp:
+        ref.write_warehouse(Path(tmp), rows, [], [])
+        w = open_warehouse(connect("duckdb"), Path(tmp), "duckdb")
+        got = coverage.series_rows(
+            w, first=Period(2023, 10), last=Period(2023, 12), by=("kanwil",), tree=load_parameters()
+        )
+    assert [(r["period"], r["kanwil"], r["active"]) for r in got] == [
+        ("2023-10", "sulama", 1), ("2023-11", "sulama", 2), ("2023-12", "dki", 1),
+    ]  # fmt: skip

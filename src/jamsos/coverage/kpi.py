@@ -296,8 +296,3 @@ def series(
         joined = out.join(offices.select("regency_code", *office_cols), "regency_code", how="left")
         out = joined.group_by(["period", *final]).aggregate(active=joined.active.sum())
     return out.order_by(["period", *final])
-
-
-def periods(contribution_months: ir.Table) -> list[str]:
-    """The months present in the warehouse, in order."""
-    return sorted(contribution_months.select("period").distinct().to_pyarrow()["period"].to_pylist())

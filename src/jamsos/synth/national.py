@@ -186,9 +186,6 @@ class Plan:
     factor: float
     idle_factor: float
 
-    def registered_at(self, index: int) -> int:
-        return int(self.target[:, 0].sum() + self.inactive0.sum() + self.new[:, 1 : index + 1].sum())
-
 
 def _flows(target: np.ndarray, inactive0: np.ndarray, lapse: np.ndarray, back: np.ndarray) -> tuple[np.ndarray, ...]:
     segs, months = target.shape

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -13,8 +12,6 @@ from jamsos.kernel.errors import FieldProblem
 SEGMENTS = ("pu", "bpu", "jakon", "pmi")
 ECOSYSTEMS = ("", "desa", "pasar", "e_commerce", "ukm", "pekerja_rentan")
 PAYER_SOURCES = ("self", "employer", "apbn", "apbd", "apbdes", "csr", "donor")
-SIZE_CLASSES = ("mikro", "kecil", "menengah", "besar")
-PROGRAM_BITS = {"jkk": 1, "jkm": 2, "jht": 4, "jp": 8, "jkp": 16}
 
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 _DATE = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
@@ -279,9 +276,6 @@ def encode(dataset: Dataset, table: pa.Table) -> pa.Table:
         col = table[name]
         cols.append(pc.dictionary_encode(col) if name in dataset.dictionary else col)
     return pa.table(cols, names=table.column_names)
-
-
-PERIOD_PATTERN = re.compile(_PERIOD)
 
 
 def default_regions(scale: float = 1.0) -> pa.Table:
