@@ -99,3 +99,12 @@ def test_reconcile_the_article_and_given_figures() -> None:
     )
     assert [c["reconciles"] for c in mine["checks"]] == [True]
     assert "2023-13" in run("reconcile", "--level", "2023-13=1", code=2)
+
+
+def test_forecast_from_the_warehouse_per_segment(warehouse: Path) -> None:
+    data = json.loads(run("forecast", "-w", str(warehouse), "--until", "2024-06", "--by", "segment", "--json"))
+    assert data["until"] == "2024-06"
+    assert sorted(g["segment"] for g in data["groups"]) == ["bpu", "jakon", "pmi", "pu"]
+    for g in data["groups"]:
+        assert [p["period"] for p in g["points"]] == [f"2024-0{m}" for m in range(1, 7)]
+        assert g["model"] in ("local_linear_trend", "random_walk_with_drift", "smooth_trend")

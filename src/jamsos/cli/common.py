@@ -43,6 +43,7 @@ EXIT_CODES = {
     "unknown_dimension": 17,
     "period_missing": 18,
     "unknown_dataset": 19,
+    "forecast_invalid": 20,
 }
 
 

@@ -1,0 +1,1 @@
+"""Planning: targets, attainment and honest forecasts."""
