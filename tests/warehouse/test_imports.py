@@ -141,3 +141,15 @@ def test_months_imported_out_of_order_are_relinked(tmp_path: Path, tree: Paramet
     )
     assert (row["active"], row["active_prev"], row["active_yoy_base"]) == (2, 1, 1)
     assert (row["retained"], row["lapsed"], row["reactivated"], row["new"]) == (1, 1, 1, 1)  # 1 skipped 2023-11
+
+
+def test_a_composite_key_already_held_is_refused_by_row(tmp_path: Path) -> None:
+    wh = tmp_path / "wh"
+    head = "province_code,period,employed,source,status\n"
+    imports.import_extract(
+        wh, dataset="regions", file=_write(tmp_path, "a.csv", head + "82,2023-08,100,t,unverified\n")
+    )
+    second = head + "31,2023-08,5,t,unverified\n82,2023-08,7,t,unverified\n82,2022-08,7,t,unverified\n"
+    with pytest.raises(InvalidInput) as caught:
+        imports.import_extract(wh, dataset="regions", file=_write(tmp_path, "b.csv", second))
+    assert [(p.row, p.value) for p in caught.value.problems] == [(3, "82/2023-08")]

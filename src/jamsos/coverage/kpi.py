@@ -91,6 +91,17 @@ def _row_keys(by: Sequence[str]) -> list[str]:
     return keys + [d for d in by if d in ROW_DIMS]
 
 
+def _final_keys(by: Sequence[str]) -> list[str]:
+    """The output's grouping columns: code and name for office levels, the column itself otherwise."""
+    return [c for d in by for c in OFFICE_DIMS.get(d, (d,))]
+
+
+def _to_offices(t: ir.Table, offices: ir.Table, by: Sequence[str]) -> ir.Table:
+    """Rows aggregated by regency, with the office levels of ``by`` looked up from the office map."""
+    office_cols = [c for d in by if d in OFFICE_DIMS for c in OFFICE_DIMS[d] if c != "regency_code"]
+    return t.join(offices.select("regency_code", *office_cols), "regency_code", how="left")
+
+
 def _clean(t: ir.Table) -> ir.Table:
     fills = {c: t[c].fill_null("") for c in ("channel", "ecosystem") if c in t.columns}
     return t.mutate(**fills) if fills else t
@@ -178,11 +189,9 @@ def snapshot(
     parts.append(_agg(reg, keys, registered=reg.count()))
     union = ibis.union(*parts, distinct=False)
     totals = _sum(union, keys)
-    final = [c for d in by for c in (OFFICE_DIMS.get(d, (d,)))]
+    final = _final_keys(by)
     if "regency_code" in keys:
-        office_cols = [c for d in by if d in OFFICE_DIMS for c in OFFICE_DIMS[d] if c != "regency_code"]
-        o = offices.select("regency_code", *office_cols)
-        totals = _sum(totals.join(o, "regency_code", how="left").select(*final, *COUNTS), final)
+        totals = _sum(_to_offices(totals, offices, by).select(*final, *COUNTS), final)
     totals = _ratios(totals)
     if not by or by == ("province",):
         totals = _coverage(totals, regions, t, by)
@@ -290,9 +299,8 @@ def series(
     )
     cm = _clean(cm.filter((cm.programs & base) == base))
     out = cm.group_by(["period", *keys]).aggregate(active=cm.count())
-    final = [c for d in by for c in (OFFICE_DIMS.get(d, (d,)))]
+    final = _final_keys(by)
     if "regency_code" in keys:
-        office_cols = [c for d in by if d in OFFICE_DIMS for c in OFFICE_DIMS[d] if c != "regency_code"]
-        joined = out.join(offices.select("regency_code", *office_cols), "regency_code", how="left")
+        joined = _to_offices(out, offices, by)
         out = joined.group_by(["period", *final]).aggregate(active=joined.active.sum())
     return out.order_by(["period", *final])

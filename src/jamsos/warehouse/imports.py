@@ -159,11 +159,9 @@ def _conflicts(directory: Path, spec: Dataset, table: pa.Table, first_row: int, 
     if not base.exists():
         return []
     problems: list[FieldProblem] = []
-    groups = [(None, table)]
-    if spec.partition:
-        groups = [(v, table) for v in pc.unique(table[spec.partition]).to_pylist()]
+    values: list[Any] = pc.unique(table[spec.partition]).to_pylist() if spec.partition else [None]
     key = [k for k in spec.key if k != spec.partition]
-    for value, _ in groups:
+    for value in values:
         folder = base / f"{spec.partition}={value}" if spec.partition else base
         files = [str(f) for f in folder.glob("*.parquet") if f.name != skip] if folder.exists() else []
         if not files:
@@ -193,6 +191,4 @@ def _key_in(rows: pa.Table, existing: pa.Table, key: list[str]) -> pa.Array:
         .append_column("_i", pa.array(range(rows.num_rows)))
         .join(existing.select(key).group_by(key).aggregate([]), keys=key, join_type="inner")
     )
-    mask = pa.array([False] * rows.num_rows)
-    hit = set(joined["_i"].to_pylist())
-    return pa.array([i in hit for i in range(rows.num_rows)]) if hit else mask
+    return pc.is_in(pa.array(range(rows.num_rows)), value_set=joined["_i"].combine_chunks())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -232,8 +233,6 @@ def _convert(raw: pa.Array, col: Column) -> tuple[pa.Array, list[tuple[int, str]
 
 
 def _bad_date(text: str | None) -> bool:
-    import datetime as dt
-
     if text is None:
         return False
     try:
