@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -44,6 +48,8 @@ EXIT_CODES = {
     "period_missing": 18,
     "unknown_dataset": 19,
     "forecast_invalid": 20,
+    "target_missing": 21,
+    "scenario_invalid": 22,
 }
 
 
@@ -66,6 +72,15 @@ def domain_errors() -> Iterator[None]:
     except DomainError as exc:
         err.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
         raise typer.Exit(EXIT_CODES.get(exc.code, 1)) from None
+
+
+def write_csv(rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV on standard output (the header from the first row)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    sys.stdout.write(buf.getvalue())
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""Planning commands: forecasts of active participants (from a series file or the warehouse)."""
+"""Planning commands: forecasts of active participants, targets (import, attainment, decomposition) and the
+fund projection."""
 
 from __future__ import annotations
 
@@ -10,17 +11,25 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from jamsos.cli.common import domain_errors, out, period, tree
+from jamsos.cli.common import domain_errors, err, out, period, tree, write_csv
 from jamsos.coverage import service as coverage
 from jamsos.infra.compute import connect, open_warehouse
 from jamsos.infra.files import read_path
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
+from jamsos.planning import service as planning
+from jamsos.planning import targets as tg
 from jamsos.planning.forecast import MODELS, Forecast, forecast
+
+target_app = typer.Typer(
+    help="Targets for active participants: import, attainment, decomposition.", no_args_is_help=True
+)
+WarehouseDir = Annotated[Path, typer.Option("--warehouse", "-w", help="The warehouse directory.")]
 
 
 def register(app: typer.Typer) -> None:
     app.command("forecast")(forecast_command)
+    app.add_typer(target_app, name="target")
 
 
 def read_series(path: Path) -> list[tuple[Period, float]]:
@@ -115,3 +124,154 @@ def forecast_command(
         return
     for g, f in results:
         _show(f, " ".join(str(v) for v in g.values()) or "forecast")
+
+
+def _warehouse(directory: Path) -> Any:
+    return open_warehouse(connect("duckdb"), directory, "duckdb")
+
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+@target_app.command("import")
+def target_import(
+    file: Annotated[Path, typer.Argument(help="CSV, XLSX or YAML: period, level, office, segment, ecosystem, value.")],
+    warehouse: WarehouseDir,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Validate a target file whole (offices checked against the warehouse's office map) and store it;
+    a target with the same month, level, office, segment and ecosystem is replaced."""
+    with domain_errors():
+        w = _warehouse(warehouse)
+        held = tg.read_targets(file, offices=coverage.office_codes(w))
+        result = tg.store(warehouse, held)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    else:
+        out.print(
+            f"targets: {result.added} added, {result.changed} changed, {result.unchanged} unchanged", highlight=False
+        )
+
+
+@target_app.command("list")
+def target_list(warehouse: WarehouseDir, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The targets held: the published defaults and those imported (in national units)."""
+    with domain_errors():
+        rows = [t.to_row() for t in tg.load(warehouse)]
+    if as_json:
+        sys.stdout.write(json.dumps({"targets": rows}, ensure_ascii=False) + "\n")
+        return
+    t = Table(title="Targets (active participants, national units)")
+    for col in ("period", "level", "office", "segment", "ecosystem", "value", "source"):
+        t.add_column(col, justify="right" if col == "value" else "left", overflow="fold")
+    for r in rows:
+        t.add_row(*(f"{float(r[c]):,.0f}" if c == "value" else r[c] for c in r))
+    out.print(t)
+
+
+@target_app.command("attainment")
+def target_attainment(
+    warehouse: WarehouseDir,
+    level: Annotated[str, typer.Option(help="Comma-separated levels: national, kanwil, branch.")] = "",
+    target_period: Annotated[str, typer.Option("--period", help="Only targets for this month (YYYY-MM).")] = "",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Month of the actuals (default: the latest).")] = None,
+    with_forecast: Annotated[
+        bool, typer.Option("--forecast", help="Add the probability of reaching each target.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv")] = False,
+) -> None:
+    """Attainment of every target: actual, gap, net additions needed per remaining month against the run-rate
+    of the last 12 months, and the rank among peers."""
+    levels = _split(level) or list(tg.LEVELS)
+    with domain_errors():
+        bad = [x for x in levels if x not in tg.LEVELS]
+        if bad:
+            raise InvalidInput([FieldProblem("--level", f"must be among {', '.join(tg.LEVELS)}", value=",".join(bad))])
+        report = planning.attainment(
+            _warehouse(warehouse),
+            tree=tree(),
+            as_of=period(as_of, "--as-of") if as_of else None,
+            levels=levels,
+            periods=[period(target_period, "--period")] if target_period else [],
+            with_forecast=with_forecast,
+        )
+    rows = [r.to_json() for r in report.rows]
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+        return
+    if as_csv:
+        write_csv(rows)
+        return
+    scale = f", synthetic scale {report.scale}: targets scaled" if report.scale else ""
+    t = Table(title=f"Target attainment (actuals {report.as_of}{scale})")
+    heads = ["month", "unit", "target", "actual", "%", "gap", "need/mo", "run/mo", "on track", "rank"]
+    for h in heads + (["P(reach)"] if with_forecast else []):
+        t.add_column(h, justify="left" if h in ("month", "unit") else "right")
+    for r in rows:
+        unit = " ".join(str(x) for x in (r["office_name"] or r["level"], r["segment"], r["ecosystem"]) if x)
+        cells = [r["period"], unit, *(_fmt(r[c]) for c in ("target", "actual", "attainment_pct", "gap"))]
+        cells += [_fmt(r["required_per_month"]), _fmt(r["run_rate_per_month"]), "yes" if r["on_track"] else "no"]
+        cells.append(f"{r['rank']}/{r['peers']}")
+        if with_forecast:
+            cells.append("" if r["p_reach_target"] is None else f"{r['p_reach_target']:.1%}")
+        t.add_row(*cells)
+    out.print(t)
+
+
+def _fmt(v: Any) -> str:
+    return "" if v is None else f"{v:,}"
+
+
+@target_app.command("decompose")
+def target_decompose(
+    warehouse: WarehouseDir,
+    target_period: Annotated[str, typer.Option("--period", help="The target month (YYYY-MM).")],
+    to: Annotated[str, typer.Option(help="province, kanwil or branch.")] = "branch",
+    ecosystem: Annotated[bool, typer.Option("--ecosystem", help="Also split each unit by ecosystem.")] = False,
+    value: Annotated[
+        float | None, typer.Option(help="National target (national units); default: the one held.")
+    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Month of the actuals (default: the latest).")] = None,
+    save: Annotated[bool, typer.Option("--save", help="Store the result as kanwil/branch targets.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv")] = False,
+) -> None:
+    """Split a national target over provinces, Kanwil or branches (and ecosystems): each unit gets its active
+    participants plus a share of the gap in proportion to its potential (see docs/planning.md)."""
+    with domain_errors():
+        w = _warehouse(warehouse)
+        d = planning.decompose(
+            w,
+            tree=tree(),
+            period=period(target_period, "--period"),
+            to=to,
+            as_of=period(as_of, "--as-of") if as_of else None,
+            ecosystems=ecosystem,
+            value=value,
+        )
+        stored = None
+        if save:
+            source = f"decomposed {d.as_of} from the national target {target_period} (jamsos target decompose)"
+            stored = tg.store(warehouse, d.targets(coverage.warehouse_scale(warehouse), source))
+    if as_json:
+        sys.stdout.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+    elif as_csv:
+        write_csv(d.rows)
+    else:
+        t = Table(
+            title=f"Target {target_period} per {to}: {d.national_target:,} = {d.national_actual:,} active "
+            f"({d.as_of}) + gap {d.gap:,}"
+        )
+        cols = [c for c in d.rows[0] if c != to] if d.rows else []
+        for col in cols:
+            t.add_column(col, justify="left" if col in (f"{to}_name", "ecosystem") else "right")
+        for r in d.rows:
+            t.add_row(*(f"{r[c]:,}" if isinstance(r[c], int | float) else str(r[c]) for c in cols))
+        out.print(t)
+        out.print(f"Method: {tg.METHOD}", highlight=False)
+    if stored is not None:
+        (err if as_json or as_csv else out).print(
+            f"stored: {stored.added} added, {stored.changed} changed, {stored.unchanged} unchanged", highlight=False
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jamsos.cli.common import domain_errors, err, out, period, tree
+from jamsos.cli.common import domain_errors, err, out, period, tree, write_csv
 from jamsos.cli.ops import warehouse_app
 from jamsos.coverage import reconcile as rec
 from jamsos.coverage import service as coverage
@@ -103,10 +102,9 @@ def _open(directory: Path, engine: str) -> Warehouse:
 
 
 def _scale_note(directory: Path, lang: str) -> str:
-    marker = directory / national.MARKER
-    if not marker.exists():
+    scale = coverage.warehouse_scale(directory)
+    if scale is None:
         return ""
-    scale = json.loads(marker.read_text())["scale"]
     if lang == "id":
         return f"Catatan: data sintetis pada skala {scale} dari populasi nasional."
     return f"Note: synthetic data at scale {scale} of the national population."
@@ -135,11 +133,7 @@ def kpi_command(
             json.dumps({"period": month, "engine": engine, "rows": rows}, default=str, ensure_ascii=False) + "\n"
         )
     elif as_csv:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [])
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buf.getvalue())
+        write_csv(rows)
     else:
         keys = [k for k in rows[0] if k in ("kanwil", "branch", "province", "regency", *dims)] if rows else []
         shown = [*keys, "active", "active_yoy_pct", "retention_pct", "new", "reactivated", "lapsed", "registered"]

@@ -304,3 +304,31 @@ def series(
         joined = _to_offices(out, offices, by)
         out = joined.group_by(["period", *final]).aggregate(active=joined.active.sum())
     return out.order_by(["period", *final])
+
+
+def new_registrations(
+    registrations: ir.Table, offices: ir.Table, *, first: Period, last: Period, by: Sequence[str] = ()
+) -> ir.Table:
+    """Persons registered for the first time from ``first`` to ``last`` (inclusive), per group."""
+    by = check_dimensions(by)
+    if "payer_source" in by:
+        raise UnknownDimension("registrations have no payer_source; it is a property of a contribution month")
+    keys = ["regency_code", *[d for d in by if d in ROW_DIMS]]
+    r = registrations.filter(
+        registrations.first_of_person
+        & (registrations.registered >= str(first))
+        & (registrations.registered <= str(last))
+    )
+    r = _clean(r)
+    out = r.group_by(keys).aggregate(new=r.count())
+    final = _final_keys(by)
+    joined = _to_offices(out, offices, by)
+    return joined.group_by(final).aggregate(new=joined.new.sum()) if final else joined.aggregate(new=joined.new.sum())
+
+
+def employed(regions: ir.Table, period: Period) -> ir.Table:
+    """The employed population per province from the latest survey at or before ``period``."""
+    known = regions.filter(regions.period <= str(period))
+    latest = known.aggregate(latest=known.period.max())
+    chosen = known.join(latest, known.period == latest.latest)
+    return chosen.select("province_code", "employed", employed_period="period").order_by("province_code")

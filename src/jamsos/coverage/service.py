@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from jamsos.coverage import kpi
@@ -11,6 +13,7 @@ from jamsos.infra.compute import Warehouse, to_rows
 from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
 from jamsos.rules.tree import ParameterTree
+from jamsos.warehouse.schema import SYNTH_MARKER
 
 RENAME = {"kanwil_code": "kanwil", "branch_code": "branch", "province_code": "province", "regency_code": "regency"}
 
@@ -56,6 +59,31 @@ def series_rows(
 ) -> list[dict[str, Any]]:
     expr = kpi.series(w["contribution_months"], w["offices"], first=first, last=last, by=by, base=base_mask(tree, last))
     return [{RENAME.get(k, k): v for k, v in row.items()} for row in to_rows(expr)]
+
+
+def new_registration_rows(w: Warehouse, *, first: Period, last: Period, by: Sequence[str]) -> list[dict[str, Any]]:
+    """Persons registered for the first time in ``first`` … ``last`` per group (``new``)."""
+    expr = kpi.new_registrations(w["registrations"], w["offices"], first=first, last=last, by=by)
+    return [{RENAME.get(k, k): v for k, v in row.items()} for row in to_rows(expr)]
+
+
+def employed_rows(w: Warehouse, *, period: Period) -> list[dict[str, Any]]:
+    """The employed population per province (latest survey at or before ``period``)."""
+    return [{RENAME.get(k, k): v for k, v in row.items()} for row in to_rows(kpi.employed(w["regions"], period))]
+
+
+def office_codes(w: Warehouse) -> dict[str, set[str]]:
+    """The Kanwil and branch codes of the warehouse's office map."""
+    rows = to_rows(w["offices"].select("kanwil_code", "branch_code").distinct())
+    return {"kanwil": {r["kanwil_code"] for r in rows}, "branch": {r["branch_code"] for r in rows}}
+
+
+def warehouse_scale(directory: Path) -> float | None:
+    """The scale of a synthetic warehouse (1.0 = the nation), or None for real data."""
+    marker = directory / SYNTH_MARKER
+    if not marker.exists():
+        return None
+    return float(json.loads(marker.read_text(encoding="utf-8"))["scale"])
 
 
 def year_figures(w: Warehouse, *, year: int, tree: ParameterTree, scale_note: str = "") -> YearFigures:

@@ -31,7 +31,7 @@ from jamsos.kernel.period import Period
 from jamsos.registry.reference import default_offices
 from jamsos.rules.tree import ParameterTree
 from jamsos.synth.operations import FIRST, LAST
-from jamsos.warehouse.schema import STEERING, default_regions
+from jamsos.warehouse.schema import STEERING, SYNTH_MARKER, default_regions
 
 SEGMENTS = ("pu", "bpu", "jakon", "pmi")
 PU, BPU, JAKON, PMI = range(4)
@@ -40,7 +40,7 @@ CALIBRATION = Period(2023, 12)
 SIZE_NAMES = ("mikro", "kecil", "menengah", "besar")
 RISK_CLASSES = ("sangat_rendah", "rendah", "sedang", "tinggi", "sangat_tinggi")
 EXIT_REASON = {PU: "resignation", JAKON: "end_of_project", PMI: "end_of_placement"}
-MARKER = "_jamsos_synth.json"
+MARKER = SYNTH_MARKER
 
 Progress = Callable[[str, int, int], None]
 

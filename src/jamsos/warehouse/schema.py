@@ -48,6 +48,9 @@ def _c(name: str, type_: pa.DataType, **kw: object) -> Column:
     return Column(name, type_, **kw)  # type: ignore[arg-type]
 
 
+# A synthetic warehouse carries this file with its generation report (scale, seed, calibration).
+SYNTH_MARKER = "_jamsos_synth.json"
+
 STEERING: dict[str, Dataset] = {
     d.name: d
     for d in (
