@@ -17,6 +17,7 @@ from jamsos.infra.compute import connect, open_warehouse
 from jamsos.infra.files import read_path
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
+from jamsos.planning import fund
 from jamsos.planning import service as planning
 from jamsos.planning import targets as tg
 from jamsos.planning.forecast import MODELS, Forecast, forecast
@@ -30,6 +31,7 @@ WarehouseDir = Annotated[Path, typer.Option("--warehouse", "-w", help="The wareh
 def register(app: typer.Typer) -> None:
     app.command("forecast")(forecast_command)
     app.add_typer(target_app, name="target")
+    app.add_typer(fund_app, name="fund")
 
 
 def read_series(path: Path) -> list[tuple[Period, float]]:
@@ -275,3 +277,84 @@ def target_decompose(
         (err if as_json or as_csv else out).print(
             f"stored: {stored.added} added, {stored.changed} changed, {stored.unchanged} unchanged", highlight=False
         )
+
+
+fund_app = typer.Typer(help="The fund under management: projections per program fund.", no_args_is_help=True)
+
+
+@fund_app.command("project")
+def fund_project(
+    until: Annotated[str, typer.Option(help="Last month projected (YYYY-MM).")],
+    start: Annotated[str | None, typer.Option("--from", help="Opening month; must be the scenario's.")] = None,
+    scenario: Annotated[
+        str, typer.Option(help="A scenario file, or base, optimistic, pessimistic, hindcast-2023.")
+    ] = "base",
+    jp_wage_cap: Annotated[float | None, typer.Option(help="What-if: a JP wage cap in rupiah…")] = None,
+    jp_wage_cap_from: Annotated[
+        str | None, typer.Option(help="…from this month (default: the first projected).")
+    ] = None,
+    coverage: Annotated[
+        str, typer.Option(help="scenario (its growth) or forecast (the published series' forecast).")
+    ] = "scenario",
+    step: Annotated[str, typer.Option(help="year (every December and the last month) or month.")] = "year",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Project the fund per program (JHT, JP, JKK, JKM, JKP and BPJS's own) month by month, with the
+    actuarial indicators and the comparison with the published fund and the roadmap."""
+    with domain_errors():
+        if step not in ("year", "month"):
+            raise InvalidInput([FieldProblem("--step", "must be year or month", value=step)])
+        s = fund.Scenario.load(scenario)
+        first = period(start, "--from") if start else None
+        cap = None
+        if jp_wage_cap is not None:
+            cap_from = period(jp_wage_cap_from, "--jp-wage-cap-from") if jp_wage_cap_from else None
+            cap = (jp_wage_cap, cap_from or s.period("opening.period") + 1)
+        projection = fund.project(
+            s, tree=tree(), until=period(until, "--until"), start=first, jp_wage_cap=cap, coverage_path=coverage
+        )
+        result = fund.to_json(projection, step=step)
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return
+    _show_fund(result)
+
+
+def _t(v: int) -> str:
+    return f"{v / 1e12:,.2f}"
+
+
+def _show_fund(r: dict[str, Any]) -> None:
+    t = Table(title=f"Fund projection, scenario {r['scenario']} (Rp trillion)")
+    for col in ("period", "total", *fund.FUNDS, "inflows", "outflows", "returns"):
+        t.add_column(col, justify="left" if col == "period" else "right")
+    t.add_row(
+        r["from"], _t(r["opening"]["total_idr"]), *(_t(r["opening"]["by_fund"][k]) for k in fund.FUNDS), "", "", ""
+    )
+    for p in r["points"]:
+        t.add_row(
+            p["period"],
+            _t(p["total_idr"]),
+            *(_t(p["by_fund"][k]) for k in fund.FUNDS),
+            _t(p["inflows_idr"]),
+            _t(p["outflows_idr"]),
+            _t(p["returns_idr"]),
+        )
+    out.print(t)
+    for c in r["compare"]:
+        out.print(
+            f"{c['period']} {c['kind']}: Rp{_t(c['total_idr'])} T; projected Rp{_t(c['projected_idr'])} T "
+            f"({c['difference_pct']:+.2f} %)",
+            highlight=False,
+        )
+    for y in r["indicators"]:
+        ratios = ", ".join(f"{k} {v['reserve_ratio']}" for k, v in y["funds"].items())
+        out.print(
+            f"{y['year']}: reserve ratio (fund ÷ a year's expenditure) {ratios}; "
+            f"JP PAYG cost rate {y['jp_payg_cost_rate_pct']} % of insured wages",
+            highlight=False,
+        )
+    if r["reforms"]:
+        out.print("What-if: " + "; ".join(r["reforms"]), highlight=False)
+    unverified = [a for a in r["assumptions"] if a["status"] in ("unverified", "given")]
+    out.print(f"{len(r['assumptions'])} assumptions, {len(unverified)} unverified (see --json).", highlight=False)
