@@ -14,7 +14,7 @@ from jamsos.cli.main import app
 from jamsos.infra.compute import connect, open_warehouse
 from jamsos.kernel.errors import InvalidInput
 from jamsos.kernel.period import Period
-from jamsos.planning import service
+from jamsos.planning import fund, service
 from jamsos.planning import targets as tg
 from jamsos.rules.tree import load_parameters
 
@@ -217,3 +217,22 @@ def test_target_commands_end_to_end(warehouse: Path, tmp_path: Path) -> None:
     )
     open_target = next(r for r in national["rows"] if r["period"] == "2024-12")
     assert open_target["target"] == 53_860 and 0 <= open_target["p_reach_target"] <= 1
+
+
+def test_report_has_target_and_fund_sections_computed_from_the_data(warehouse: Path) -> None:
+    text = " ".join(run("report", "-w", str(warehouse), "--year", "2023", "--sections", "targets,fund").split())
+    w = open_warehouse(connect("duckdb"), warehouse, "duckdb")
+    att = service.attainment(w, tree=load_parameters(), periods=[Period(2024, 12)], levels=["national"])
+    [a] = att.rows
+    gap = f"{a.gap:,}".replace(",", ".")
+    assert f"Target 2024-12: {a.goal:,} peserta aktif.".replace(",", ".") in text
+    assert f"kekurangan {gap}." in text and "Proyeksi 2024-12:" in text and "peluang mencapai target" in text
+    p = fund.project(fund.Scenario.load("base"), tree=load_parameters(), until=Period(2024, 12))
+    total = sum(p.closing(Period(2024, 12)).values()) / 1e12
+    assert f"diproyeksikan Rp{total:.2f} triliun pada 2024-12".replace(".", ",") in text
+    assert "target peta jalan 2024-12 sebesar Rp781,77 triliun" in text
+    english = " ".join(
+        run("report", "-w", str(warehouse), "--year", "2023", "--lang", "en", "--sections", "targets").split()
+    )
+    assert f"Target for 2024-12: {a.goal:,} active participants." in english and "behind" in english
+    assert "--sections" in run("report", "-w", str(warehouse), "--year", "2023", "--sections", "weather", code=2)

@@ -22,6 +22,10 @@ from jamsos.coverage import service as coverage
 from jamsos.coverage.report import year_report
 from jamsos.infra.compute import ENGINES, UnknownEngine, Warehouse, connect, open_warehouse
 from jamsos.kernel.errors import FieldProblem, InvalidInput
+from jamsos.kernel.period import Period
+from jamsos.planning import fund
+from jamsos.planning import service as planning
+from jamsos.planning.report import fund_section, target_section
 from jamsos.rules.tree import ParameterTree
 from jamsos.synth import national
 from jamsos.warehouse import imports
@@ -106,8 +110,14 @@ def _scale_note(directory: Path, lang: str) -> str:
     if scale is None:
         return ""
     if lang == "id":
-        return f"Catatan: data sintetis pada skala {scale} dari populasi nasional."
-    return f"Note: synthetic data at scale {scale} of the national population."
+        return (
+            f"Catatan: data sintetis pada skala {scale} dari populasi nasional; target peserta diskalakan sama. "
+            "Dana kelolaan diproyeksikan pada skala nasional dari asumsi skenario."
+        )
+    return (
+        f"Note: synthetic data at scale {scale} of the national population; participant targets are scaled alike. "
+        "The fund is projected at national scale from the scenario's assumptions."
+    )
 
 
 def kpi_command(
@@ -150,12 +160,38 @@ def report(
     year: Annotated[int, typer.Option(help="The year: December against the December before.")],
     lang: Annotated[str, typer.Option(help="id (default) or en.")] = "id",
     engine: Engine = "duckdb",
+    sections: Annotated[str, typer.Option(help="Comma-separated: coverage, targets, fund.")] = "coverage,targets,fund",
+    scenario: Annotated[str, typer.Option(help="Fund scenario: a file or base, optimistic, pessimistic.")] = "base",
 ) -> None:
-    """The year in the agency's own style, every figure computed from the warehouse."""
+    """The year in the agency's own style: coverage, targets (attainment, run-rate, forecast and the chance of
+    reaching them) and the fund projection against the roadmap — every figure computed, none typed in."""
+    wanted = [x.strip() for x in sections.split(",") if x.strip()]
+    paragraphs: list[str] = []
     with domain_errors():
+        unknown = [x for x in wanted if x not in ("coverage", "targets", "fund")]
+        if unknown:
+            raise InvalidInput(
+                [FieldProblem("--sections", "choose from coverage, targets, fund", value=",".join(unknown))]
+            )
+        rules = tree()
         w = _open(warehouse, engine)
-        fig = coverage.year_figures(w, year=year, tree=tree(), scale_note=_scale_note(warehouse, lang))
-    for paragraph in year_report(fig, lang):
+        note = _scale_note(warehouse, lang)
+        if "coverage" in wanted:
+            fig = coverage.year_figures(w, year=year, tree=rules)
+            paragraphs += year_report(fig, lang)
+        if "targets" in wanted:
+            att = planning.attainment(
+                w, tree=rules, as_of=Period(year, 12), periods=[Period(year, 12), Period(year + 1, 12)]
+            )
+            paragraphs += target_section(att.rows, planning.national_forecasts(w, tree=rules, report=att), lang)
+        if "fund" in wanted:
+            s = fund.Scenario.load(scenario)
+            until = Period(year + 1, 12)
+            if s.period("opening.period") < until:
+                paragraphs += fund_section(fund.to_json(fund.project(s, tree=rules, until=until)), lang)
+        if note:
+            paragraphs.append(note)
+    for paragraph in paragraphs:
         out.print(paragraph, highlight=False)
         out.print()
 

@@ -158,3 +158,17 @@ def decompose(
         ecosystems=ecosystems,
         window_months=now - ago,
     )
+
+
+def national_forecasts(w: Warehouse, *, tree: ParameterTree, report: AttainmentReport) -> dict[str, dict[str, Any]]:
+    """For every open national target of ``report``, the forecast of the warehouse's national active
+    participants to the target month (model chosen by back-test), as JSON keyed by the target month."""
+    have = _periods(w)
+    rows = coverage.series_rows(w, first=have[0], last=report.as_of, by=[], tree=tree)
+    series = [(Period.parse(r["period"]), float(r["active"])) for r in rows]
+    out: dict[str, dict[str, Any]] = {}
+    for a in report.rows:
+        t = a.target
+        if t.level == "national" and not t.segment and not t.ecosystem and a.months_left > 0 and len(series) >= 3:
+            out[str(t.period)] = forecast(series, until=t.period, target=t.value).to_json()
+    return out
