@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from jamsos.cli.main import app
+from jamsos.fund import projection as fund
 from jamsos.infra.compute import connect, open_warehouse
 from jamsos.kernel.errors import InvalidInput
 from jamsos.kernel.period import Period
-from jamsos.planning import fund, service
+from jamsos.planning import service
 from jamsos.planning import targets as tg
 from jamsos.rules.tree import load_parameters
 

@@ -338,6 +338,9 @@ def demo(
     wide.rule("Steering: a calibrated synthetic nation at scale 0.002, its KPIs and the year's report")
     with _domain_errors():
         steer.demo(wide, tree, data_dir / "nation")
+    wide.rule("Planning: the published forecast, targets split to branches, attainment, the fund projection")
+    with _domain_errors():
+        plan.demo(wide, tree, data_dir / "nation")
     if serve:
         import uvicorn
 

@@ -9,18 +9,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from jamsos.cli.common import domain_errors, err, out, period, tree, write_csv
 from jamsos.coverage import service as coverage
+from jamsos.fund import projection as fund
 from jamsos.infra.compute import connect, open_warehouse
 from jamsos.infra.files import read_path
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
-from jamsos.planning import fund
 from jamsos.planning import service as planning
 from jamsos.planning import targets as tg
-from jamsos.planning.forecast import MODELS, Forecast, forecast
+from jamsos.planning.forecast import MODELS, Forecast, forecast, published_active
+from jamsos.rules.tree import ParameterTree
 
 target_app = typer.Typer(
     help="Targets for active participants: import, attainment, decomposition.", no_args_is_help=True
@@ -358,3 +360,54 @@ def _show_fund(r: dict[str, Any]) -> None:
         out.print("What-if: " + "; ".join(r["reforms"]), highlight=False)
     unverified = [a for a in r["assumptions"] if a["status"] in ("unverified", "given")]
     out.print(f"{len(r['assumptions'])} assumptions, {len(unverified)} unverified (see --json).", highlight=False)
+
+
+def demo(console: Console, tree: ParameterTree, directory: Path) -> None:
+    """The planning part of ``jamsos demo`` on the demo nation: the published forecast, the 2024 target split
+    to branches, branch attainment, and the fund projection against history and the roadmap."""
+    f = forecast(published_active(), until=Period(2024, 12), target=53.86)
+    end = f.points[-1].to_json()
+    console.print(
+        f"Published series → 2024-12: {end['mean']:.2f} m (80 %: {end['lo80']:.2f}–{end['hi80']:.2f} m); "
+        f"P(reaching 53.86 m) = {f.p_reach_target:.1%} ({f.model.replace('_', ' ')}).",
+        highlight=False,
+    )
+    w = _warehouse(directory)
+    d = planning.decompose(w, tree=tree, period=Period(2024, 12), to="branch")
+    tg.store(directory, d.targets(coverage.warehouse_scale(directory), "demo: decomposed national target 2024-12"))
+    console.print(
+        f"Target 2024-12 split over {len(d.rows)} branches: {d.national_target:,} = {d.national_actual:,} active "
+        f"+ gap {d.gap:,} (scaled to the demo nation; the shares add up exactly).",
+        highlight=False,
+    )
+    report = planning.attainment(w, tree=tree, levels=["branch"], periods=[Period(2024, 12)])
+    t = Table(title="Branch attainment 2024-12 (best, KC Ternate, worst)")
+    for col in ("rank", "branch", "target", "actual", "%", "need/mo", "run/mo"):
+        t.add_column(col, justify="left" if col == "branch" else "right")
+    rows = report.rows
+    shown = [*rows[:3], *[a for a in rows if a.target.office == "KC-TERNATE"], *rows[-3:]]
+    for a in shown:
+        j = a.to_json()
+        t.add_row(
+            f"{a.rank}/{a.peers}",
+            a.office_name,
+            f"{a.goal:,}",
+            f"{a.actual:,}",
+            f"{a.attainment_pct}",
+            _fmt(j["required_per_month"]),
+            _fmt(j["run_rate_per_month"]),
+        )
+    console.print(t)
+    for name, until in (("hindcast-2023", Period(2023, 12)), ("base-2024", Period(2024, 12))):
+        result = fund.to_json(fund.project(fund.Scenario.load(name), tree=tree, until=until))
+        for c in result["compare"]:
+            console.print(
+                f"Fund, scenario {name}: {c['period']} projected Rp{_t(c['projected_idr'])} T against the "
+                f"{c['kind']} Rp{_t(c['total_idr'])} T ({c['difference_pct']:+.2f} %).",
+                highlight=False,
+            )
+    console.print(
+        f"Try: .venv/bin/jamsos target attainment -w {directory} --level branch --forecast; "
+        ".venv/bin/jamsos fund project --from 2022-12 --until 2024-12; "
+        f".venv/bin/jamsos report -w {directory} --year 2023"
+    )

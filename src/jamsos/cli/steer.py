@@ -20,12 +20,13 @@ from jamsos.cli.ops import warehouse_app
 from jamsos.coverage import reconcile as rec
 from jamsos.coverage import service as coverage
 from jamsos.coverage.report import year_report
+from jamsos.fund import projection as fund
+from jamsos.fund.report import fund_section
 from jamsos.infra.compute import ENGINES, UnknownEngine, Warehouse, connect, open_warehouse
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
-from jamsos.planning import fund
 from jamsos.planning import service as planning
-from jamsos.planning.report import fund_section, target_section
+from jamsos.planning.report import target_section
 from jamsos.rules.tree import ParameterTree
 from jamsos.synth import national
 from jamsos.warehouse import imports

@@ -4,9 +4,12 @@ rolling-origin back-test whose error metrics are reported with the choice."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import warnings
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -180,3 +183,14 @@ def forecast(
         "target campaign is modelled."
     )
     return Forecast(until, model, points, tests, target, p_reach, assumptions)
+
+
+def published_active() -> list[tuple[Period, float]]:
+    """The agency's published active participants (millions) at the news cut-off: the national series the
+    targets are set against (``synth/data/published_figures.csv``, a copy of the shared reference)."""
+    text = resources.files("jamsos.synth").joinpath("data/published_figures.csv").read_text(encoding="utf-8")
+    return [
+        (Period.parse(r["period"]), float(r["value"]))
+        for r in csv.DictReader(io.StringIO(text))
+        if r["metric"] == "active_participants" and "audited" not in r["kind"]
+    ]

@@ -25,7 +25,7 @@ import yaml
 
 from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
-from jamsos.planning.forecast import forecast
+from jamsos.planning.forecast import forecast, published_active
 from jamsos.rules import benefits
 from jamsos.rules.tree import ParameterTree
 
@@ -33,7 +33,7 @@ FUNDS = ("jht", "jp", "jkk", "jkm", "jkp", "badan")
 PROGRAM_FUNDS = FUNDS[:-1]
 COUNTS = ("pu", "bpu", "jakon", "jht_pu", "jht_bpu", "jp", "jkp")
 STATUSES = ("sourced", "derived", "unverified", "given")
-SCENARIOS = ("base", "optimistic", "pessimistic", "hindcast-2023")
+SCENARIOS = ("base", "base-2024", "optimistic", "pessimistic", "hindcast-2023")
 
 
 class ScenarioInvalid(DomainError):
@@ -74,7 +74,7 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def _resolve(name: str, directory: Path | None) -> Path:
     if directory is not None and (directory / name).exists():
         return directory / name
-    shipped = resources.files("jamsos.planning").joinpath("data/fund")
+    shipped = resources.files("jamsos.fund").joinpath("data")
     stem = name.removesuffix(".yaml")
     candidate = Path(str(shipped.joinpath(f"{stem}.yaml")))
     if candidate.exists():
@@ -337,12 +337,7 @@ class _Path:
 
 def _forecast_path(opening: Period, until: Period, closing: Period) -> dict[Period, float]:
     """Active participants from the published series and its forecast (the coverage path of a what-if)."""
-    text = resources.files("jamsos.synth").joinpath("data/published_figures.csv").read_text(encoding="utf-8")
-    obs = [
-        (Period.parse(r["period"]), float(r["value"]))
-        for r in csv.DictReader(io.StringIO(text))
-        if r["metric"] == "active_participants" and "audited" not in r["kind"]
-    ]
+    obs = published_active()
     last = max(p for p, _ in obs)
     path = {p: v for p, v in obs}
     if until > last:
@@ -499,7 +494,7 @@ def _benefit_method(s: Scenario, fund: str) -> BenefitFn:
 
 def history() -> list[dict[str, Any]]:
     """The published fund totals (actual) and roadmap targets."""
-    text = resources.files("jamsos.planning").joinpath("data/fund_history.csv").read_text(encoding="utf-8")
+    text = resources.files("jamsos.fund").joinpath("data/history.csv").read_text(encoding="utf-8")
     return [
         {"period": r["period"], "kind": r["kind"], "total_idr": int(r["total_idr"]), "source": r["source"]}
         for r in csv.DictReader(io.StringIO(text))

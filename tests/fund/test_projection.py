@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from jamsos.cli.main import app
+from jamsos.fund import projection as fund
 from jamsos.kernel.period import Period
-from jamsos.planning import fund
 from jamsos.rules.tree import load_parameters
 
 TREE = load_parameters()

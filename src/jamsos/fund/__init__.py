@@ -1,0 +1,1 @@
+"""The fund under management (dana kelolaan): projections per program fund, scenarios, indicators."""
