@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from jamsos.cli.main import app
 from jamsos.fund import projection as fund
 from jamsos.infra.compute import connect, open_warehouse
-from jamsos.kernel.errors import InvalidInput
+from jamsos.kernel.errors import DomainError, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.planning import service
 from jamsos.planning import targets as tg
@@ -237,3 +237,41 @@ def test_report_has_target_and_fund_sections_computed_from_the_data(warehouse: P
     )
     assert f"Target for 2024-12: {a.goal:,} active participants." in english and "behind" in english
     assert "--sections" in run("report", "-w", str(warehouse), "--year", "2023", "--sections", "weather", code=2)
+
+
+def test_ecosystems_rank_against_each_other_nationally() -> None:
+    history = {Period(2023, 12): 100}
+    rows = [
+        tg.attain(tg.Target(Period(2024, 12), "national", "", "", eco, goal), history, as_of=Period(2023, 12))
+        for eco, goal in (("desa", 200.0), ("pasar", 125.0), ("ukm", 400.0))
+    ]
+    rows.append(
+        tg.attain(tg.Target(Period(2024, 12), "national", "", "", "", 1_000.0), history, as_of=Period(2023, 12))
+    )
+    ranked = {(a.target.ecosystem, a.rank, a.peers) for a in tg.rank(rows)}
+    assert ranked == {("pasar", 1, 3), ("desa", 2, 3), ("ukm", 3, 3), ("", 1, 1)}
+
+
+def test_a_decomposition_by_ecosystem_stores_unit_totals_and_named_ecosystems(tmp_path: Path) -> None:
+    cs = [
+        tg.Cell("11", "A", "KC-1", "B1", "K", "", "", 50, 40, 10),
+        tg.Cell("11", "A", "KC-1", "B1", "K", "", "desa", 30, 20, 10),
+        tg.Cell("11", "A", "KC-2", "B2", "K", "", "pasar", 20, 20, 0),
+    ]
+    d = tg.decompose(
+        national_target=200,
+        cells=cs,
+        employed={"11": 1_000},
+        as_of=Period(2023, 12),
+        period=Period(2024, 12),
+        to="branch",
+        ecosystems=True,
+    )
+    held = {(t.office, t.ecosystem): t.value for t in d.targets(0.5, "test")}
+    assert set(held) == {("KC-1", ""), ("KC-1", "desa"), ("KC-2", ""), ("KC-2", "pasar")}
+    assert held[("KC-1", "")] + held[("KC-2", "")] == 200 / 0.5  # totals in national units add up
+    assert held[("KC-2", "")] == held[("KC-2", "pasar")]
+    with pytest.raises(DomainError, match="kanwil and branch"):
+        tg.decompose(
+            national_target=200, cells=cs, employed={}, as_of=Period(2023, 12), period=Period(2024, 12), to="province"
+        ).targets(None, "x")

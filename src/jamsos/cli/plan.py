@@ -245,6 +245,10 @@ def target_decompose(
     """Split a national target over provinces, Kanwil or branches (and ecosystems): each unit gets its active
     participants plus a share of the gap in proportion to its potential (see docs/planning.md)."""
     with domain_errors():
+        if save and to not in ("kanwil", "branch"):
+            raise InvalidInput(
+                [FieldProblem("--save", "targets are held per kanwil or branch; use --to kanwil|branch")]
+            )
         w = _warehouse(warehouse)
         d = planning.decompose(
             w,

@@ -304,14 +304,16 @@ def attain(
 
 
 def rank(rows: Sequence[Attainment]) -> list[Attainment]:
-    """Rank within peers (same month, level, segment and ecosystem) by attainment, best first."""
+    """Rank by attainment, best first, among peers: offices against offices of the same level, month, segment
+    and ecosystem; national ecosystem targets against each other (a ranking of ecosystems)."""
     groups: dict[tuple[str, ...], list[Attainment]] = {}
     for a in rows:
         t = a.target
-        groups.setdefault((str(t.period), t.level, t.segment, t.ecosystem), []).append(a)
+        eco = t.ecosystem if t.level != "national" else ("by ecosystem" if t.ecosystem else "")
+        groups.setdefault((str(t.period), t.level, t.segment, eco), []).append(a)
     out: list[Attainment] = []
     for peers in groups.values():
-        ordered = sorted(peers, key=lambda a: (-a.actual / max(a.goal, 1), a.target.office))
+        ordered = sorted(peers, key=lambda a: (-a.actual / max(a.goal, 1), a.target.office, a.target.ecosystem))
         out.extend(replace(a, rank=i, peers=len(ordered)) for i, a in enumerate(ordered, start=1))
     return sorted(out, key=lambda a: (a.target.key[:2], a.rank, a.target.key))
 
@@ -401,16 +403,23 @@ class Decomposition:
         return self.national_target - self.national_actual
 
     def targets(self, scale: float | None, source: str) -> list[Target]:
-        """The decomposed targets in national units (divided by the warehouse scale), ready to store."""
+        """The decomposed targets in national units (divided by the warehouse scale), ready to store: one per
+        unit for all ecosystems and, when split by ecosystem, one per unit and named ecosystem (participants
+        without an ecosystem are in the unit's total only, since an empty ecosystem means "all")."""
         level = {"kanwil": "kanwil", "branch": "branch"}.get(self.to)
         if level is None:
             raise DomainError("only kanwil and branch decompositions can be stored as targets")
         factor = 1.0 if scale is None else scale
-        return [
-            Target(self.period, level, r[level], "", r.get("ecosystem", ""), r["target"] / factor, source)
+        totals: dict[str, int] = {}
+        for r in self.rows:
+            totals[r[level]] = totals.get(r[level], 0) + r["target"]
+        out = [Target(self.period, level, unit, "", "", value / factor, source) for unit, value in totals.items()]
+        out += [
+            Target(self.period, level, r[level], "", r["ecosystem"], r["target"] / factor, source)
             for r in self.rows
-            if r["target"] > 0
+            if r.get("ecosystem")
         ]
+        return [t for t in out if t.value > 0]
 
     def to_json(self) -> dict[str, Any]:
         return {
