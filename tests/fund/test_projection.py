@@ -177,3 +177,36 @@ def test_fund_project_command(tmp_path: Path) -> None:
     assert json.loads(result.output)["points"][-1]["inflows_idr"] > p2024["inflows_idr"]
     bad = CliRunner().invoke(app, ["fund", "project", "--from", "2023-06", "--until", "2024-12"])
     assert bad.exit_code == 22 and "opens at 2022-12" in bad.output
+
+
+def test_observed_months_replace_the_scenario_path() -> None:
+    s = fund.Scenario.load("hindcast-2023")
+    plain = fund.project(s, tree=TREE, until=Period(2023, 12))
+    path = fund._Path(s, Period(2022, 12), None)
+    wage = s.number("wages.pu_mean_idr")
+    same = {p: {**path.at(p), "pu_wage_mean": wage} for p in (Period(2023, m) for m in range(1, 13))}
+    assert fund.project(s, tree=TREE, until=Period(2023, 12), observed=same).closing(Period(2023, 12)) == plain.closing(
+        Period(2023, 12)
+    )
+    doubled = {p: {**v, "jp": v["jp"] * 2} for p, v in same.items()}
+    changed = fund.project(s, tree=TREE, until=Period(2023, 12), observed=doubled)
+    jp = [m.funds["jp"].contributions for m in changed.months]
+    assert all(abs(a - 2 * m.funds["jp"].contributions) <= 1 for a, m in zip(jp, plain.months, strict=True))
+    with pytest.raises(fund.ScenarioInvalid, match="lacks pu_wage_mean"):
+        fund.project(s, tree=TREE, until=Period(2023, 12), observed={Period(2023, 1): path.at(Period(2023, 1))})
+
+
+def test_fund_projection_from_a_synthetic_warehouse(tmp_path: Path) -> None:
+    out = tmp_path / "wh"
+    r = CliRunner().invoke(
+        app, ["synth", "--scale", "0.002", "--from", "2022-11", "--to", "2023-12", "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(
+        app, ["fund", "project", "--until", "2023-12", "--scenario", "hindcast-2023", "-w", str(out), "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.output)
+    assert any("observed 2023-01 … 2023-12" in x and "scale 0.002" in x for x in result["reforms"])
+    [actual] = [c for c in result["compare"] if c["kind"] == "actual"]
+    assert abs(actual["difference_pct"]) < 3  # the synthetic nation is calibrated to the published program counts

@@ -303,6 +303,9 @@ def fund_project(
         str, typer.Option(help="scenario (its growth) or forecast (the published series' forecast).")
     ] = "scenario",
     step: Annotated[str, typer.Option(help="year (every December and the last month) or month.")] = "year",
+    warehouse: Annotated[
+        Path | None, typer.Option("--warehouse", "-w", help="Participants and PU wage per month from a warehouse.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Project the fund per program (JHT, JP, JKK, JKM, JKP and BPJS's own) month by month, with the
@@ -316,14 +319,41 @@ def fund_project(
         if jp_wage_cap is not None:
             cap_from = period(jp_wage_cap_from, "--jp-wage-cap-from") if jp_wage_cap_from else None
             cap = (jp_wage_cap, cap_from or s.period("opening.period") + 1)
+        end = period(until, "--until")
+        observed, source = _observed(warehouse, s.period("opening.period"), end) if warehouse else ({}, "")
         projection = fund.project(
-            s, tree=tree(), until=period(until, "--until"), start=first, jp_wage_cap=cap, coverage_path=coverage
+            s,
+            tree=tree(),
+            until=end,
+            start=first,
+            jp_wage_cap=cap,
+            coverage_path=coverage,
+            observed=observed,
+            observed_from=source,
         )
         result = fund.to_json(projection, step=step)
     if as_json:
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         return
     _show_fund(result)
+
+
+def _observed(directory: Path, opening: Period, until: Period) -> tuple[dict[Period, dict[str, float]], str]:
+    """Participants per program and the mean PU wage per month from a warehouse, in national units."""
+    w = _warehouse(directory)
+    have = [Period.parse(p) for p in coverage.available_periods(w)]
+    months = [p for p in have if opening < p <= until]
+    if not months:
+        raise InvalidInput([FieldProblem("--warehouse", f"holds no month between {opening + 1} and {until}")])
+    scale = coverage.warehouse_scale(directory) or 1.0
+    out: dict[Period, dict[str, float]] = {}
+    for r in coverage.program_rows(w, first=months[0], last=months[-1], tree=tree()):
+        counts = {k: r[k] / scale for k in fund.COUNTS}
+        counts["bpu"] += r["pmi"] / scale  # PMI are counted with BPU (their package is not modelled per program)
+        counts["pu_wage_mean"] = r["pu_wage_sum"] / r["pu"] if r["pu"] else 0.0
+        out[Period.parse(r["period"])] = counts
+    note = f" in warehouse {directory}" + (f" (synthetic, scale {scale})" if scale != 1.0 else "")
+    return out, note
 
 
 def _t(v: int) -> str:
@@ -361,7 +391,7 @@ def _show_fund(r: dict[str, Any]) -> None:
             highlight=False,
         )
     if r["reforms"]:
-        out.print("What-if: " + "; ".join(r["reforms"]), highlight=False)
+        out.print("Changes to the scenario: " + "; ".join(r["reforms"]), highlight=False)
     unverified = [a for a in r["assumptions"] if a["status"] in ("unverified", "given")]
     out.print(f"{len(r['assumptions'])} assumptions, {len(unverified)} unverified (see --json).", highlight=False)
 

@@ -332,3 +332,32 @@ def employed(regions: ir.Table, period: Period) -> ir.Table:
     latest = known.aggregate(latest=known.period.max())
     chosen = known.join(latest, known.period == latest.latest)
     return chosen.select("province_code", "employed", employed_period="period").order_by("province_code")
+
+
+def program_series(contribution_months: ir.Table, *, first: Period, last: Period, base: int = 3) -> ir.Table:
+    """Per month, the active participants by segment and program, and the PU wage sum — what a fund
+    projection needs to compute contributions from the warehouse."""
+    cm = contribution_months.filter(
+        (contribution_months.period >= str(first)) & (contribution_months.period <= str(last))
+    )
+    cm = cm.filter((cm.programs & base) == base)
+    pu, bpu = cm.segment == "pu", cm.segment == "bpu"
+
+    def count(cond: ir.BooleanValue) -> ir.IntegerScalar:
+        return cond.cast("int64").sum()
+
+    return (
+        cm.group_by("period")
+        .aggregate(
+            pu=count(pu),
+            bpu=count(bpu),
+            jakon=count(cm.segment == "jakon"),
+            pmi=count(cm.segment == "pmi"),
+            jht_pu=count(pu & _bit(cm.programs, PROGRAMS["jht"])),
+            jht_bpu=count(bpu & _bit(cm.programs, PROGRAMS["jht"])),
+            jp=count(_bit(cm.programs, PROGRAMS["jp"])),
+            jkp=count(_bit(cm.programs, PROGRAMS["jkp"])),
+            pu_wage_sum=pu.ifelse(cm.wage, 0).sum(),
+        )
+        .order_by("period")
+    )

@@ -72,6 +72,12 @@ def employed_rows(w: Warehouse, *, period: Period) -> list[dict[str, Any]]:
     return [{RENAME.get(k, k): v for k, v in row.items()} for row in to_rows(kpi.employed(w["regions"], period))]
 
 
+def program_rows(w: Warehouse, *, first: Period, last: Period, tree: ParameterTree) -> list[dict[str, Any]]:
+    """Active participants per month by segment and program, with the PU wage sum (``kpi.program_series``)."""
+    expr = kpi.program_series(w["contribution_months"], first=first, last=last, base=base_mask(tree, last))
+    return to_rows(expr)
+
+
 def office_codes(w: Warehouse) -> dict[str, set[str]]:
     """The Kanwil and branch codes of the warehouse's office map."""
     rows = to_rows(w["offices"].select("kanwil_code", "branch_code").distinct())

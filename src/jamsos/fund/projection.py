@@ -356,12 +356,18 @@ def project(
     start: Period | None = None,
     jp_wage_cap: tuple[float, Period] | None = None,
     coverage_path: str = "scenario",
+    observed: Mapping[Period, Mapping[str, float]] | None = None,
+    observed_from: str = "",
 ) -> Projection:
     """Project every fund month by month from the scenario's opening balances to ``until``.
 
     What-ifs: ``jp_wage_cap`` = (cap in rupiah, first month) replaces the JP wage cap of the rules from that
     month; ``coverage_path="forecast"`` makes participants follow the forecast of the published active series
-    after the scenario's closing levels instead of its growth rate."""
+    after the scenario's closing levels instead of its growth rate.
+
+    ``observed`` gives, for some months, the participants per program (``COUNTS``) and the mean PU wage
+    (``pu_wage_mean``) measured in a warehouse; they replace the scenario's path in those months, and after
+    the last of them the scenario's growth rates continue from the observed levels."""
     s = scenario
     opening_period = s.period("opening.period")
     if start is not None and start != opening_period:
@@ -396,13 +402,30 @@ def project(
     if coverage_path == "forecast":
         reforms.append("participants follow the forecast of the published active series after the closing levels")
 
+    obs = {p: v for p, v in (observed or {}).items() if opening_period < p <= until}
+    for p, v in obs.items():
+        missing = [k for k in (*COUNTS, "pu_wage_mean") if k not in v]
+        if missing:
+            raise ScenarioInvalid(f"observed {p} lacks {', '.join(missing)}")
+    last_obs = max(obs) if obs else None
+    if obs:
+        reforms.append(f"participants and PU wage observed {min(obs)} … {last_obs}{observed_from}")
+
     balances = dict(opening)
     months: list[Month] = []
     for i in range(until - opening_period):
         p = opening_period + (i + 1)
-        n = counts.at(p)
+        if p in obs:
+            n = {k: float(obs[p][k]) for k in COUNTS}
+            wage = float(obs[p]["pu_wage_mean"])
+        elif last_obs is not None and p > last_obs:
+            growth = (1 + counts.growth) ** ((p - last_obs) / 12)
+            n = {k: float(obs[last_obs][k]) * growth for k in COUNTS}
+            wage = float(obs[last_obs]["pu_wage_mean"]) * (1 + wage_growth) ** (p.year - last_obs.year)
+        else:
+            n = counts.at(p)
+            wage = wage_base * (1 + wage_growth) ** (p.year - wage_base_period.year)
         active = n["pu"] + n["bpu"] + n["jakon"]
-        wage = wage_base * (1 + wage_growth) ** (p.year - wage_base_period.year)
         jp_cap = float(tree.value("pu.jp.wage_cap", p))
         if jp_wage_cap is not None and p >= jp_wage_cap[1]:
             jp_cap = jp_wage_cap[0]

@@ -476,6 +476,55 @@ class Traits:
     birth: np.ndarray  # per person, days since epoch
     female: np.ndarray
     wage_rise: float
+    uptake: Uptake | None = None  # set by ``calibrate_uptake``
+
+
+@dataclass(frozen=True)
+class Uptake:
+    """Which PU workers' employers register JHT, JP and JKP (the rest are "PDS program": registered for
+    fewer programs than their size requires). A PU worker at a small employer holds JHT when ``draw <=
+    small_jht``; at a medium or large one JHT and JP when ``draw <= medium_jp``, and JKP too when also
+    ``jkp_draw <= jkp``. The thresholds are chosen so that the published 2023-12 counts are met exactly."""
+
+    draw: np.ndarray  # per person, uniform
+    jkp_draw: np.ndarray  # per person, uniform
+    small_jht: float
+    medium_jp: float
+    jkp: float
+
+
+def _kth(values: np.ndarray, k: int) -> float:
+    """The threshold that selects exactly the ``k`` smallest ``values`` (with ``<=``)."""
+    if k <= 0:
+        return -1.0
+    if k >= len(values):
+        return 2.0
+    return float(np.partition(values, k - 1)[k - 1])
+
+
+def calibrate_uptake(
+    pop: Population, places: Places, tr: Traits, rng: np.random.Generator, goals: dict[str, float]
+) -> None:
+    """Set the PU program thresholds (``Uptake``) and withdraw JHT from BPU/PMI members beyond the published
+    share, so that at the calibration month the counts of ``goals`` (jht_pu, jp, jkp, jht_bpu) are met."""
+    n = len(pop.seg)
+    draw, jkp_draw, bpu_draw = rng.random(n), rng.random(n), rng.random(n)
+    o = CALIBRATION.ordinal
+    live = np.flatnonzero((pop.sp_start <= o) & (pop.sp_end >= o))
+    person = pop.sp_person[live]
+    seg = pop.seg[person]
+    size = places.employer_size[np.maximum(places.spell_employer[live], 0)]
+    medium = person[(seg == PU) & (size >= 2)]
+    small = person[(seg == PU) & (size == 1)]
+    k_jp = round(goals["jp"])
+    medium_jp = _kth(draw[medium], k_jp)
+    chosen = medium[draw[medium] <= medium_jp]
+    small_jht = _kth(draw[small], round(goals["jht_pu"]) - len(chosen))
+    jkp = _kth(jkp_draw[chosen], round(goals["jkp"]))
+    holders = person[((seg == BPU) | (seg == PMI)) & (tr.jht_from[person] <= o)]
+    keep = _kth(bpu_draw[holders], round(goals["jht_bpu"]))
+    tr.jht_from[(bpu_draw > keep) & ((pop.seg == BPU) | (pop.seg == PMI))] = OPEN
+    tr.uptake = Uptake(draw, jkp_draw, small_jht, medium_jp, jkp)
 
 
 ECOSYSTEM_CODES = ("", "desa", "pasar", "e_commerce", "ukm", "pekerja_rentan")
@@ -631,6 +680,7 @@ def generate(
     pop = simulate(plan, rng, progress)
     places = place(pop, rng, beh, scale)
     tr = traits(pop, rng, beh)
+    calibrate_uptake(pop, places, tr, rng, _program_goals(published(), scale, calibration_target))
     staging = out / ".synth-staging"
     if staging.exists():
         shutil.rmtree(staging)
@@ -651,15 +701,35 @@ def generate(
         plan.factor,
         plan.idle_factor,
         rows,
-        _targets(pop, places, plan, scale, calibration_target),
+        _targets(pop, places, tr, scale, calibration_target),
     )
     (out / MARKER).write_text(json.dumps(report.to_json(), indent=2), encoding="utf-8")
     return report
 
 
-def _targets(pop: Population, places: Places, plan: Plan, scale: float, which: str) -> list[Target]:
-    rows = published()
+def _segment_goals(rows: list[dict[str, str]], scale: float, which: str) -> tuple[float, dict[str, float]]:
+    """The 2023-12 active level (news or audited) and its split by segment, at ``scale``."""
     kind = "news" if which == "news" else "audited"
+    level = _figure(rows, "active_participants", "2023-12", kind) * 1e6 * scale
+    split = {s: _figure(rows, f"active_participants_{s}", "2023-12") for s in ("pu", "bpu", "jakon")}
+    total = sum(split.values())
+    return level, {s: level * split[s] / total for s in split}
+
+
+def _program_goals(rows: list[dict[str, str]], scale: float, which: str) -> dict[str, float]:
+    """Program counts at 2023-12 as published shares of their segment's goal (PU: JHT, JP, JKP; BPU: JHT)."""
+    _, seg = _segment_goals(rows, scale, which)
+    pu, bpu = (_figure(rows, f"active_participants_{s}", "2023-12") for s in ("pu", "bpu"))
+    return {
+        "jht_pu": seg["pu"] * _figure(rows, "active_participants_jht_pu", "2023-12") / pu,
+        "jp": seg["pu"] * _figure(rows, "active_participants_jp", "2023-12") / pu,
+        "jkp": seg["pu"] * _figure(rows, "active_participants_jkp", "2023-12") / pu,
+        "jht_bpu": seg["bpu"] * _figure(rows, "active_participants_jht_bpu", "2023-12") / bpu,
+    }
+
+
+def _targets(pop: Population, places: Places, tr: Traits, scale: float, which: str) -> list[Target]:
+    rows = published()
     out: list[Target] = []
 
     def active_at(period: Period) -> np.ndarray:
@@ -669,14 +739,13 @@ def _targets(pop: Population, places: Places, plan: Plan, scale: float, which: s
 
     a22, a23 = active_at(Period(2022, 12)), active_at(CALIBRATION)
     out.append(Target("active 2022-12", _figure(rows, "active_participants", "2022-12") * 1e6 * scale, len(a22)))
-    level = _figure(rows, "active_participants", "2023-12", kind) * 1e6 * scale
+    level, goals = _segment_goals(rows, scale, which)
     out.append(Target("active 2023-12", level, len(a23)))
-    split = {s: _figure(rows, f"active_participants_{s}", "2023-12") for s in ("pu", "bpu", "jakon")}
-    total = sum(split.values())
     seg = pop.seg[a23]
     achieved = {"pu": (seg == PU).sum(), "bpu": ((seg == BPU) | (seg == PMI)).sum(), "jakon": (seg == JAKON).sum()}
     for s in ("pu", "bpu", "jakon"):
-        out.append(Target(f"active {s} 2023-12", level * split[s] / total, int(achieved[s])))
+        out.append(Target(f"active {s} 2023-12", goals[s], int(achieved[s])))
+    out.extend(_program_targets(pop, places, tr, _program_goals(rows, scale, which)))
     out.append(
         Target(
             "registered 2023-12",
@@ -701,6 +770,24 @@ def _targets(pop: Population, places: Places, plan: Plan, scale: float, which: s
         achieved_p = int(per_regency[np.isin(prov, codes)].sum())
         out.append(Target(f"active 2023-12 province {key}", level * active_share[key], achieved_p))
     return out
+
+
+def _program_targets(pop: Population, places: Places, tr: Traits, goals: dict[str, float]) -> list[Target]:
+    """Achieved program counts at the calibration month, by the same rule the monthly files use."""
+    up = tr.uptake
+    assert up is not None
+    o = CALIBRATION.ordinal
+    live = np.flatnonzero((pop.sp_start <= o) & (pop.sp_end >= o))
+    person = pop.sp_person[live]
+    seg = pop.seg[person]
+    size = places.employer_size[np.maximum(places.spell_employer[live], 0)]
+    medium = (seg == PU) & (size >= 2) & (up.draw[person] <= up.medium_jp)
+    small = (seg == PU) & (size == 1) & (up.draw[person] <= up.small_jht)
+    jkp = medium & (up.jkp_draw[person] <= up.jkp)
+    bpu_jht = ((seg == BPU) | (seg == PMI)) & (tr.jht_from[person] <= o)
+    achieved = {"jht_pu": small | medium, "jp": medium, "jkp": jkp, "jht_bpu": bpu_jht}
+    names = {"jht_pu": "active JHT pu", "jp": "active JP", "jkp": "active JKP", "jht_bpu": "active JHT bpu"}
+    return [Target(f"{names[k]} 2023-12", goals[k], int(achieved[k].sum())) for k in names]
 
 
 def _write_all(
@@ -766,10 +853,14 @@ def _write_months(
         seg = spell_seg[rows]
         size = places.employer_size[np.maximum(places.spell_employer[rows], 0)]
         programs = np.full(len(rows), 3, np.int16)
-        programs[(seg == PU) & (size >= 1)] |= 4
-        programs[(seg == PU) & (size >= 2)] |= 8
+        up = tr.uptake
+        person = pop.sp_person[rows]
+        small = (seg == PU) & (size == 1) & (True if up is None else up.draw[person] <= up.small_jht)
+        medium = (seg == PU) & (size >= 2) & (True if up is None else up.draw[person] <= up.medium_jp)
+        programs[small | medium] |= 4
+        programs[medium] |= 8
         if jkp:
-            programs[(seg == PU) & (size >= 2)] |= 16
+            programs[medium & (True if up is None else up.jkp_draw[person] <= up.jkp)] |= 16
         programs[((seg == BPU) | (seg == PMI)) & (tr.jht_from[pop.sp_person[rows]] <= o)] |= 4
         return programs
 
