@@ -78,7 +78,10 @@ def attainment(
             if level != "national":
                 names[office] = str(r.get(f"{level}_name") or "")
         for t in group:
-            at = min(t.period, last)
+            held = [p for p in have if p <= min(t.period, last)]
+            if not held:
+                continue  # the target month comes before anything the warehouse holds: nothing to measure
+            at = held[-1]
             series = history.get((t.office, t.segment, t.ecosystem), {})
             a = tg.attain(t, series, as_of=at, office_name=names.get(t.office, ""))
             if with_forecast and a.months_left > 0 and len(series) >= 3:
