@@ -23,11 +23,13 @@ lint: $(STAMP)
 	$(BIN)/jamsos rules check
 
 # The integration tests run on SQLite and on a real PostgreSQL server, installed from Debian
-# packages if missing, started on loopback for the run and stopped afterwards.
+# packages if missing, started on loopback for the run and stopped afterwards. The web tests drive
+# Debian's Chromium (installed if missing) with Playwright.
 PGTEST := /tmp/jamsos-make-pg
 PGPORT ?= 54331
 
 test: lint
+	scripts/ensure-chromium
 	@url=$$(scripts/pg-test-server start $(PGTEST) $(PGPORT)) || exit 1; \
 	trap 'scripts/pg-test-server stop $(PGTEST)' EXIT; \
 	echo "PostgreSQL for the tests: $$url"; \

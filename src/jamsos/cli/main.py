@@ -315,7 +315,7 @@ DEMO_CASES: list[tuple[str, Membership]] = [
 @app.command()
 def demo(
     rules_dir: RulesDir = None,
-    serve: Annotated[bool, typer.Option(help="Serve the API on JAMSOS_HOST:JAMSOS_PORT afterwards.")] = False,
+    serve: Annotated[bool, typer.Option(help="Serve the web app on JAMSOS_HOST:JAMSOS_PORT afterwards.")] = False,
     data_dir: Annotated[Path, typer.Option(help="Where the demo store and warehouse go.")] = Path("var/demo"),
 ) -> None:
     """The calculator on typical workers, the parameter table, then six months of branch operations."""
@@ -347,9 +347,13 @@ def demo(
         from jamsos.cli.common import settings
 
         os.environ["JAMSOS_DATABASE_URL"] = url
+        os.environ["JAMSOS_WAREHOUSE_DIR"] = str(data_dir / "nation")
+        settings.cache_clear()
         cfg = settings()
-        wide.print(f"API and its OpenAPI documentation: http://{cfg.host}:{cfg.port}/docs (Ctrl-C to stop)")
-        uvicorn.run("jamsos.api.app:app_from_environment", factory=True, host=cfg.host, port=cfg.port)
+        wide.print(
+            f"The dashboard: http://{cfg.host}:{cfg.port}/ — operations at /ops, the API at /api/docs (Ctrl-C to stop)"
+        )
+        uvicorn.run("jamsos.web.app:app_from_environment", factory=True, host=cfg.host, port=cfg.port)
 
 
 ops.register(app)

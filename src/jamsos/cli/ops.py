@@ -443,13 +443,25 @@ def warehouse_export(out_dir: Annotated[Path, typer.Option("--out")]) -> None:
 
 
 def serve(
-    host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    warehouse: Annotated[
+        Path | None, typer.Option("--warehouse", "-w", help="The steering warehouse (JAMSOS_WAREHOUSE_DIR).")
+    ] = None,
 ) -> None:
-    """Serve the REST API (OpenAPI docs at /docs)."""
+    """Serve the web application: the dashboard and operations screens at /, the REST API at /api
+    (OpenAPI docs at /api/docs)."""
+    import os
+
     import uvicorn
 
+    if warehouse is not None:
+        os.environ["JAMSOS_WAREHOUSE_DIR"] = str(warehouse)
+        settings.cache_clear()
     cfg = settings()
-    uvicorn.run("jamsos.api.app:app_from_environment", factory=True, host=host or cfg.host, port=port or cfg.port)
+    h, p = host or cfg.host, port or cfg.port
+    out.print(f"jamsos on http://{h}:{p}/ (API: http://{h}:{p}/api/docs); Ctrl-C to stop", highlight=False)
+    uvicorn.run("jamsos.web.app:app_from_environment", factory=True, host=h, port=p)
 
 
 sponsor_app = typer.Typer(

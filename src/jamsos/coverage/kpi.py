@@ -361,3 +361,94 @@ def program_series(contribution_months: ir.Table, *, first: Period, last: Period
         )
         .order_by("period")
     )
+
+
+def _ordinal(period: ir.StringValue) -> ir.IntegerValue:
+    """``YYYY-MM`` as a month number (year × 12 + month)."""
+    return period.substr(0, 4).cast("int64") * 12 + period.substr(5, 2).cast("int64")
+
+
+FUNNEL_STEPS = (3, 6, 12)
+
+
+def funnel(
+    contribution_months: ir.Table,
+    registrations: ir.Table,
+    *,
+    first: Period,
+    last: Period,
+    by: Sequence[str] = (),
+    base: int = 3,
+    horizon: int = 12,
+) -> ir.Table:
+    """Cohorts of persons registered for the first time from ``first`` to ``last``: how many registered,
+    how many ever paid (were active in a month from their registration on), and how many were active
+    ``k`` months after registering for k = 0 … ``horizon`` (``active_k``; null where month k is beyond the
+    data). Grouped by cohort month and by segment/ecosystem/channel when asked."""
+    dims = [d for d in check_dimensions(by) if d in ("segment", "ecosystem", "channel")]
+    if len(dims) != len(by):
+        raise UnknownDimension("cohorts are grouped by segment, ecosystem or channel only")
+    reg = registrations
+    r = _clean(reg.filter(reg.first_of_person & (reg.registered >= str(first)) & (reg.registered <= str(last)))).select(
+        "person_id", "registered", *dims
+    )
+    cm = contribution_months.filter((contribution_months.programs & base) == base).select("person_id", "period")
+    joined = r.join(cm, "person_id", how="left")
+    since = _ordinal(joined.period) - _ordinal(joined.registered)
+    joined = joined.mutate(since=since)
+    keys = ["registered", *dims]
+    metrics: dict[str, ir.Value] = {
+        "registered_persons": joined.person_id.nunique(),
+        "paid": joined.person_id.nunique(where=joined.since >= 0),
+    }
+    for k in range(horizon + 1):
+        metrics[f"active_{k}"] = (joined.since == k).cast("int64").sum()
+    out = joined.group_by(keys).aggregate(**metrics)
+    limit = _ordinal(ibis.literal(str(last))) - _ordinal(out.registered)
+    return out.mutate(
+        **{f"active_{k}": ibis.ifelse(limit >= k, out[f"active_{k}"], ibis.null("int64")) for k in range(horizon + 1)}
+    ).order_by(keys)
+
+
+def pds_employers(
+    contribution_months: ir.Table,
+    offices: ir.Table,
+    *,
+    period: Period,
+    min_workers: int,
+    base: int = 3,
+    limit: int = 50,
+) -> ir.Table:
+    """Employers with at least ``min_workers`` active PU workers in ``period`` of whom some lack JHT or JP
+    (PDS program: registered for fewer programs than their workers' peers), most missing first."""
+    cm = contribution_months
+    rows = cm.filter((cm.period == str(period)) & (cm.segment == "pu") & ((cm.programs & base) == base))
+    rows = rows.filter(rows.employer_id.notnull())
+    per = rows.group_by(["employer_id", "regency_code"]).aggregate(
+        workers=rows.count(),
+        with_jht=_bit(rows.programs, PROGRAMS["jht"]).cast("int64").sum(),
+        with_jp=_bit(rows.programs, PROGRAMS["jp"]).cast("int64").sum(),
+        wage_sum=rows.wage.sum(),
+    )
+    per = per.group_by("employer_id").aggregate(
+        regency_code=per.regency_code.max(),
+        workers=per.workers.sum(),
+        with_jht=per.with_jht.sum(),
+        with_jp=per.with_jp.sum(),
+        wage_sum=per.wage_sum.sum(),
+    )
+    per = per.mutate(missing_jht=per.workers - per.with_jht, missing_jp=per.workers - per.with_jp)
+    per = per.filter((per.workers >= min_workers) & ((per.missing_jht > 0) | (per.missing_jp > 0)))
+    out = per.join(offices.select("regency_code", "branch_code", "branch_name"), "regency_code", how="left")
+    out = out.select(
+        "employer_id",
+        "regency_code",
+        "branch_code",
+        "branch_name",
+        "workers",
+        "missing_jht",
+        "missing_jp",
+        missing=out.missing_jht + out.missing_jp,
+        wage_avg=(out.wage_sum / out.workers).round().cast("int64"),
+    )
+    return out.order_by([ibis.desc("missing"), ibis.desc("workers"), "employer_id"]).limit(limit)

@@ -78,6 +78,32 @@ def program_rows(w: Warehouse, *, first: Period, last: Period, tree: ParameterTr
     return to_rows(expr)
 
 
+def funnel_rows(
+    w: Warehouse, *, first: Period, last: Period, tree: ParameterTree, by: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """First-registration cohorts and how many were active 0 … 12 months later (``kpi.funnel``)."""
+    expr = kpi.funnel(
+        w["contribution_months"], w["registrations"], first=first, last=last, by=by, base=base_mask(tree, last)
+    )
+    return to_rows(expr)
+
+
+def pds_rows(
+    w: Warehouse, *, period: Period, tree: ParameterTree, min_workers: int, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Employers to visit for PDS program (``kpi.pds_employers``)."""
+    _require(w, period)
+    expr = kpi.pds_employers(
+        w["contribution_months"],
+        w["offices"],
+        period=period,
+        min_workers=min_workers,
+        base=base_mask(tree, period),
+        limit=limit,
+    )
+    return [{RENAME.get(k, k): v for k, v in row.items()} for row in to_rows(expr)]
+
+
 def office_codes(w: Warehouse) -> dict[str, set[str]]:
     """The Kanwil and branch codes of the warehouse's office map."""
     rows = to_rows(w["offices"].select("kanwil_code", "branch_code").distinct())

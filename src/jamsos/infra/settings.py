@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     ``JAMSOS_DATABASE_URL`` selects the operational store (``postgresql://user@host/db`` in
     production); without it jamsos uses the SQLite file ``JAMSOS_DATA_DIR/jamsos.db``.
     ``JAMSOS_CLOCK`` (ISO date-time) fixes the transaction clock, for demos and reproducible runs.
+    ``JAMSOS_WAREHOUSE_DIR`` is the steering warehouse the web pages read.
     """
 
     model_config = SettingsConfigDict(env_prefix="JAMSOS_", extra="ignore")
@@ -25,6 +26,7 @@ class Settings(BaseSettings):
     clock: dt.datetime | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    warehouse_dir: Path | None = None
 
     @property
     def effective_database_url(self) -> str:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Select, String, and_, case, func, insert, or_, select, update
+from sqlalchemy import Select, String, and_, case, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -342,6 +342,36 @@ def worker_profile(session: Session, *, nik: str, known_at: dt.datetime) -> dict
         ).mappings()
     ]
     return {"nik": nik, "kpj": kpj, "va_number": va, **(dict(state) if state else {}), "memberships": memberships}
+
+
+def search(session: Session, *, text: str, known_at: dt.datetime, limit: int = 20) -> list[dict[str, Any]]:
+    """Workers and employers matching ``text``: a NIK (16 digits) or KPJ (11 digits) exactly, an NPP exactly, or
+    a part of a name (as known at ``known_at``)."""
+    q = text.strip()
+    if not q:
+        return []
+    wv = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
+    ev = versions_as_of(t.employer_version, "employer_id", known_at.date(), known_at)
+    workers = select(t.worker.c.nik, t.worker.c.kpj, wv.c.name, wv.c.regency_code).join(
+        wv, wv.c.worker_id == t.worker.c.id
+    )
+    employers = select(t.employer.c.npp, ev.c.name, ev.c.regency_code).join(ev, ev.c.employer_id == t.employer.c.id)
+    if q.isdigit() and len(q) in (11, 16):
+        workers = workers.where((t.worker.c.nik == q) | (t.worker.c.kpj == q))
+        employers = employers.where(false())
+    else:
+        pattern = f"%{q.lower()}%"
+        workers = workers.where(func.lower(wv.c.name).like(pattern))
+        employers = employers.where((t.employer.c.npp == q) | func.lower(ev.c.name).like(pattern))
+    out: list[dict[str, Any]] = [
+        {"kind": "employer", "npp": r.npp, "name": r.name, "regency_code": r.regency_code}
+        for r in session.execute(employers.order_by(ev.c.name).limit(limit))
+    ]
+    out += [
+        {"kind": "worker", "nik": r.nik, "kpj": r.kpj, "name": r.name, "regency_code": r.regency_code}
+        for r in session.execute(workers.order_by(wv.c.name).limit(limit))
+    ]
+    return out[:limit]
 
 
 def likely_duplicates(session: Session, *, known_at: dt.datetime, limit: int = 1000) -> list[d.LikelyDuplicate]:

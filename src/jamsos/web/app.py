@@ -1,0 +1,90 @@
+"""The web application: steering pages from a warehouse, operations screens on the operational store, and
+the JSON API under ``/api``. Indonesian by default, English with ``?lang=en``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from jamsos.api.app import HTTP_STATUS
+from jamsos.api.app import create_app as create_api
+from jamsos.infra.db import make_engine
+from jamsos.infra.settings import Settings
+from jamsos.kernel.errors import DomainError
+from jamsos.rules.tree import load_parameters
+from jamsos.web import ops, pages
+from jamsos.web.labels import lang_of
+from jamsos.web.render import html_error, link
+from jamsos.web.steering import Steering
+
+STATUS = {**HTTP_STATUS, "period_missing": 404, "unknown_dimension": 404, "scenario_invalid": 422}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    warehouse: Path | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+    warm: bool = True,
+) -> FastAPI:
+    """The app for one operational store (``settings``) and one warehouse directory. ``warm`` computes the
+    steering figures of the latest month in the background at start-up."""
+    tree = load_parameters(settings.rules_dir)
+    directory = warehouse if warehouse is not None else settings.warehouse_dir
+    steering = Steering(directory, tree) if directory is not None else None
+    fixed = settings.clock
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm and steering is not None and steering.available:
+            threading.Thread(target=steering.warm, name="jamsos-warm", daemon=True).start()
+        yield
+
+    app = FastAPI(title="jamsos", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.engine = make_engine(settings.effective_database_url)
+    app.state.tree = tree
+    app.state.steering = steering
+    app.state.clock = clock or ((lambda: fixed) if fixed is not None else None)
+
+    @app.middleware("http")
+    async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request.state.lang = lang_of(request.query_params.get("lang"))
+        return await call_next(request)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        return html_error(request, STATUS.get(exc.code, 400), str(exc))
+
+    @app.get("/", include_in_schema=False)
+    def home(request: Request) -> RedirectResponse:
+        return RedirectResponse(link(request, "/nasional"), status_code=307)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, object]:
+        return {
+            "status": "ok",
+            "warehouse": None if steering is None else str(steering.directory),
+            "cache": None if steering is None else {"hits": steering.hits, "misses": steering.misses},
+        }
+
+    app.include_router(pages.router)
+    app.include_router(ops.router)
+    static = Path(str(resources.files("jamsos.web").joinpath("static")))
+    app.mount("/static", StaticFiles(directory=static), name="static")
+    app.mount("/api", create_api(settings, clock=clock))
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app configured from JAMSOS_* settings (``jamsos serve``; ``uvicorn --factory``)."""
+    from jamsos.infra.settings import load_settings
+
+    return create_app(load_settings())
