@@ -59,6 +59,7 @@ def _form_page(
                 t(lang, "errors"),
                 [Column("row", "int"), Column("field"), Column("message"), Column("value")],
                 problems,
+                downloadable=False,
             )
         )
     page = Page("ops", template, tables=tables, extra={"problems": problems or [], **extra})

@@ -27,6 +27,7 @@ class Table:
     columns: list[Column]
     rows: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    downloadable: bool = True  # False for a form's error list, which exists only in the answer to a POST
 
     def header(self, lang: str) -> list[str]:
         return [t(lang, c.label or c.key) for c in self.columns]

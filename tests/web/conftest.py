@@ -1,0 +1,124 @@
+"""A served web app (uvicorn in a thread) over a synthetic warehouse and a small operational store, and Debian's
+Chromium driven by Playwright. Screenshots go to ``docs/screenshots`` (``JAMSOS_SCREENSHOTS`` overrides)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from jamsos.infra.db import make_engine, unit_of_work
+from jamsos.infra.settings import Settings
+from jamsos.kernel.period import Period
+from jamsos.rules.tree import load_parameters
+from jamsos.synth import national
+from jamsos.web.app import create_app
+from tests.conftest import ROOT
+from tests.scenario import Firm, firm
+
+CHROMIUM = "/usr/bin/chromium"
+CLOCK = dt.datetime(2024, 12, 20, 9, 0)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Served:
+    url: str
+    warehouse: Path
+    db_url: str
+    firm: Firm
+    app: object
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Served]:
+    base = tmp_path_factory.mktemp("web")
+    warehouse = base / "nation"
+    tree = load_parameters()
+    national.generate(warehouse, tree=tree, scale=0.001, first=Period(2022, 6), last=Period(2023, 12))
+    db = base / "jamsos.db"
+    shutil.copy(sqlite_template, db)
+    url = f"sqlite:///{db}"
+    engine = make_engine(url)
+    with unit_of_work(engine) as s:
+        f = firm(s, CLOCK, wages=[5_000_000, 4_200_000], first_serial=101)
+    engine.dispose()
+    app = create_app(Settings(database_url=url), warehouse=warehouse, clock=lambda: CLOCK, warm=False)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the web app did not start")
+        time.sleep(0.05)
+    yield Served(f"http://127.0.0.1:{port}", warehouse, url, f, app)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (scripts/ensure-chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Watched:
+    page: Page
+    problems: list[str]
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Watched]:
+    """A page that records console errors and warnings, uncaught exceptions and failed requests."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="id-ID")
+    p = context.new_page()
+    problems: list[str] = []
+    p.on(
+        "console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None
+    )
+    p.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    p.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
+    p.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 and "/static/" in r.url else None,
+    )
+    yield Watched(p, problems)
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    out = Path(os.environ.get("JAMSOS_SCREENSHOTS", ROOT / "docs" / "screenshots"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
