@@ -15,8 +15,10 @@ from jamsos.fund import projection as fund
 from jamsos.infra.compute import Warehouse, connect, open_warehouse
 from jamsos.kernel.period import Period
 from jamsos.planning import service as planning
+from jamsos.planning import targets as tg
 from jamsos.rules.tree import load_parameters
 from jamsos.web.labels import fmt
+from tests.scenario import nik
 from tests.web.conftest import Served, Watched
 
 pytestmark = pytest.mark.web
@@ -152,8 +154,6 @@ def test_tables_download_as_csv_and_xlsx(served: Served) -> None:
 
 
 def test_a_worker_registered_through_the_form_appears_in_lookup(served: Served, page: Watched, shots: Path) -> None:
-    from tests.scenario import nik
-
     new = nik(901, female=True)
     p = page.page
     p.goto(served.url + "/ops/daftar")
@@ -214,3 +214,16 @@ def test_a_bad_declaration_file_shows_its_row_errors(
     p.get_by_test_id("upload").click()
     assert "2 " in p.get_by_test_id("result").inner_text()
     assert page.problems == [REJECTED]
+
+
+def test_pages_follow_the_warehouse_when_targets_change(served: Served) -> None:
+    def target_page() -> str:
+        with urlopen(served.url + "/target") as r:
+            return str(r.read().decode())
+
+    before = target_page()
+    assert target_page() == before  # the second request is the kept page
+    added = tg.Target(Period(2024, 12), "kanwil", "sulama", "", "", 7_654_321.0, "test")
+    tg.store(served.warehouse, [added])
+    after = target_page()
+    assert after != before and fmt(round(7_654_321 * 0.001), "int", "id") in after

@@ -1,4 +1,5 @@
-"""The operations part of ``jamsos demo``: a synthetic branch-office year on the embedded store."""
+"""The operations part of ``jamsos demo``: a synthetic half-year of one Kanwil (Sulawesi dan Maluku) on the
+embedded store."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from jamsos.rules.tree import ParameterTree
 from jamsos.synth.operations import make_niks, payment_file, population
 from jamsos.warehouse import export
 
-REGENCIES = ["8271", "8272", "8204", "8205", "8201", "8171", "7371", "3171", "3273", "6471"]
+# One Kanwil: Sulawesi dan Maluku (KC Ternate and its neighbours).
+REGENCIES = ["8271", "8272", "8204", "8205", "8201", "8171", "7371", "7171", "7271", "7471"]
 MONTHS = [Period(2024, m) for m in range(7, 13)]
 
 
@@ -48,7 +50,7 @@ def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
             s, code="APBD-8271", name="Pemkot Ternate", payer_source="apbd", regency_code="8271", recorded_at=at
         )
         _construction_and_migrants(s, at, known=set(pop.niks))
-    console.print(f"Registered 150 employers, {number(len(pop.niks))} workers in Maluku Utara and beyond ({url}).")
+    console.print(f"Registered 150 employers, {number(len(pop.niks))} workers in Kanwil Sulawesi dan Maluku ({url}).")
     table = Table(
         "Month", "Run", "Lines", "Exceptions", "Billed", "Paid files", "Fines", "Active", "PU", "BPU", "Jakon", "PMI"
     )

@@ -335,7 +335,7 @@ def demo(
     with _domain_errors():
         url = demo_ops.run(wide, tree, data_dir)
     wide.print(f"Explore it: JAMSOS_DATABASE_URL={url} .venv/bin/jamsos pay arrears")
-    wide.rule("Steering: a calibrated synthetic nation at scale 0.002, its KPIs and the year's report")
+    wide.rule(f"Steering: a calibrated synthetic nation at scale {steer.DEMO_SCALE}, its KPIs and the year's report")
     with _domain_errors():
         steer.demo(wide, tree, data_dir / "nation")
     wide.rule("Planning: the published forecast, targets split to branches, attainment, the fund projection")

@@ -273,7 +273,10 @@ def warehouse_import(
     out.print_json(json.dumps(r.to_json()))
 
 
-def demo(console: Console, tree: ParameterTree, directory: Path, scale: float = 0.002) -> None:
+DEMO_SCALE = 0.01  # 610 k registered people: built in about 15 s, every page warm in about 5 s
+
+
+def demo(console: Console, tree: ParameterTree, directory: Path, scale: float = DEMO_SCALE) -> None:
     """The steering part of ``jamsos demo``: generate, snapshot by Kanwil, the 2023 report, reconcile."""
     from jamsos.kernel.period import Period
 

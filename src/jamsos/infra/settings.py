@@ -14,7 +14,8 @@ class Settings(BaseSettings):
     ``JAMSOS_DATABASE_URL`` selects the operational store (``postgresql://user@host/db`` in
     production); without it jamsos uses the SQLite file ``JAMSOS_DATA_DIR/jamsos.db``.
     ``JAMSOS_CLOCK`` (ISO date-time) fixes the transaction clock, for demos and reproducible runs.
-    ``JAMSOS_WAREHOUSE_DIR`` is the steering warehouse the web pages read.
+    ``JAMSOS_WAREHOUSE_DIR`` is the steering warehouse the web pages read; ``JAMSOS_WEB_WARM=0`` skips computing
+    its figures at start-up and ``JAMSOS_WEB_CACHE=0`` recomputes them on every request (the benchmark's baseline).
     """
 
     model_config = SettingsConfigDict(env_prefix="JAMSOS_", extra="ignore")
@@ -27,6 +28,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     warehouse_dir: Path | None = None
+    web_warm: bool = True
+    web_cache: bool = True
 
     @property
     def effective_database_url(self) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from jamsos.api.app import HTTP_STATUS
 from jamsos.api.app import create_app as create_api
@@ -26,6 +27,7 @@ from jamsos.web.render import html_error, link
 from jamsos.web.steering import Steering
 
 STATUS = {**HTTP_STATUS, "period_missing": 404, "unknown_dimension": 404, "scenario_invalid": 422}
+STEERING_PATHS = ("/nasional", "/wilayah", "/cabang/", "/ekosistem", "/strategi", "/target", "/dana", "/peta")
 
 
 def create_app(
@@ -33,18 +35,18 @@ def create_app(
     *,
     warehouse: Path | None = None,
     clock: Callable[[], dt.datetime] | None = None,
-    warm: bool = True,
+    warm: bool | None = None,
 ) -> FastAPI:
-    """The app for one operational store (``settings``) and one warehouse directory. ``warm`` computes the
-    steering figures of the latest month in the background at start-up."""
+    """The app for one operational store (``settings``) and one warehouse directory. ``warm`` (default: the
+    ``web_warm`` setting) computes the steering figures of the latest month in the background at start-up."""
     tree = load_parameters(settings.rules_dir)
     directory = warehouse if warehouse is not None else settings.warehouse_dir
-    steering = Steering(directory, tree) if directory is not None else None
+    steering = Steering(directory, tree, cache=settings.web_cache) if directory is not None else None
     fixed = settings.clock
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if warm and steering is not None and steering.available:
+        if (settings.web_warm if warm is None else warm) and steering is not None and steering.available:
             threading.Thread(target=steering.warm, name="jamsos-warm", daemon=True).start()
         yield
 
@@ -58,6 +60,30 @@ def create_app(
     async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request.state.lang = lang_of(request.query_params.get("lang"))
         return await call_next(request)
+
+    @app.middleware("http")
+    async def page_cache(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """A steering page is the same for the same URL and warehouse state: render it once."""
+        cacheable = (
+            steering is not None
+            and request.method == "GET"
+            and request.url.path.startswith(STEERING_PATHS)
+            and "format" not in request.query_params
+        )
+        if not cacheable:
+            return await call_next(request)
+        assert steering is not None
+        key = ("html", str(request.url))
+        body = await run_in_threadpool(steering.lookup, key)
+        if body is not None:
+            return Response(body, media_type="text/html; charset=utf-8")
+        response = await call_next(request)
+        if response.status_code != 200 or not response.headers.get("content-type", "").startswith("text/html"):
+            return response
+        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+        body = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+        await run_in_threadpool(steering.keep, key, body)
+        return Response(body, media_type="text/html; charset=utf-8")
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -73,6 +99,7 @@ def create_app(
             "status": "ok",
             "warehouse": None if steering is None else str(steering.directory),
             "cache": None if steering is None else {"hits": steering.hits, "misses": steering.misses},
+            "warm": None if steering is None else steering.warmed.is_set(),
         }
 
     app.include_router(pages.router)

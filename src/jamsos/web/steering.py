@@ -39,15 +39,17 @@ FUND_SCENARIOS = ("base", "optimistic", "pessimistic", "base-2024", "hindcast-20
 class Steering:
     """The steering figures of one warehouse directory, cached per warehouse state."""
 
-    def __init__(self, directory: Path, tree: ParameterTree) -> None:
+    def __init__(self, directory: Path, tree: ParameterTree, *, cache: bool = True) -> None:
         self.directory = directory
         self.tree = tree
+        self.cache = cache
         self._lock = threading.RLock()
         self._cache: dict[tuple[Any, ...], Any] = {}
         self._state: tuple[Any, ...] | None = None
         self._w: Warehouse | None = None
         self.hits = 0
         self.misses = 0
+        self.warmed = threading.Event()
 
     # ---- state and cache ----
     def _current_state(self) -> tuple[Any, ...]:
@@ -65,19 +67,38 @@ class Steering:
         return (self.directory / "contribution_months").exists()
 
     def _get(self, key: tuple[Any, ...], compute: Callable[[Warehouse], T]) -> T:
-        state = self._current_state()
         with self._lock:
-            if state != self._state or self._w is None:
-                self._cache.clear()
-                self._w = open_warehouse(connect("duckdb"), self.directory, "duckdb")
-                self._state = state
+            self._sync()
+            assert self._w is not None
             if key in self._cache:
                 self.hits += 1
                 return self._cache[key]  # type: ignore[no-any-return]
             self.misses += 1
             value = compute(self._w)
-            self._cache[key] = value
+            if self.cache:
+                self._cache[key] = value
             return value
+
+    def _sync(self) -> None:
+        """Drop everything kept when the warehouse changed (call with the lock held)."""
+        state = self._current_state()
+        if state != self._state or self._w is None:
+            self._cache.clear()
+            self._w = open_warehouse(connect("duckdb"), self.directory, "duckdb")
+            self._state = state
+
+    def lookup(self, key: tuple[Any, ...]) -> Any | None:
+        """A value kept under ``key`` for the warehouse's current state (e.g. a rendered page), or None."""
+        with self._lock:
+            self._sync()
+            return self._cache.get(key)
+
+    def keep(self, key: tuple[Any, ...], value: Any) -> None:
+        if not self.cache:
+            return
+        with self._lock:
+            self._sync()
+            self._cache[key] = value
 
     def clear(self) -> None:
         with self._lock:
@@ -182,9 +203,13 @@ class Steering:
 
     def warm(self) -> None:
         """Compute what every steering page needs for the latest month (used at start-up and by the benchmark)."""
-        if not self.available or not self.periods():
-            return
-        period = self.latest()
+        try:
+            if self.available and self.periods():
+                self._warm(self.latest())
+        finally:
+            self.warmed.set()
+
+    def _warm(self, period: Period) -> None:
         for by in PAGE_GROUPINGS:
             self.snapshot(period, by)
         self.series()
