@@ -41,6 +41,7 @@ PAGES = [
     "/peta",
     "/ops",
     "/ops/daftar",
+    "/ops/daftar-pemberi-kerja",
     "/ops/upah",
     "/ops/tagihan",
     "/ops/bayar",
@@ -227,3 +228,75 @@ def test_pages_follow_the_warehouse_when_targets_change(served: Served) -> None:
     tg.store(served.warehouse, [added])
     after = target_page()
     assert after != before and fmt(round(7_654_321 * 0.001), "int", "id") in after
+
+
+def test_an_employer_registered_through_the_form_gets_its_npp(served: Served, page: Watched) -> None:
+    p = page.page
+    p.goto(served.url + "/ops/daftar-pemberi-kerja?lang=en")
+    p.get_by_test_id("emp-name").fill("CV Pala Formulir")
+    p.get_by_test_id("legal_form").select_option("cv")
+    p.get_by_test_id("sector").fill("g")
+    p.get_by_test_id("size_class").select_option("kecil")
+    p.get_by_test_id("emp-regency").fill("8271")
+    p.get_by_test_id("emp-valid_from").fill("2024-11-01")
+    p.get_by_test_id("emp-submit").click()
+    p.wait_for_url("**/ops/pemberi-kerja/**")
+    assert "lang=en" in p.url
+    npp = p.url.split("/ops/pemberi-kerja/")[1].split("?")[0]
+    assert p.get_by_test_id("field-npp").inner_text() == npp
+    assert p.get_by_test_id("field-name").inner_text() == "CV Pala Formulir"
+    p.goto(served.url + "/ops?q=pala formulir")
+    assert [r[1] for r in _rows(page, "hasil")] == [npp]
+    assert page.problems == []
+
+
+def test_billing_run_exceptions_and_four_eyes_approval(served: Served, page: Watched, shots: Path) -> None:
+    p = page.page
+    p.goto(served.url + "/ops/tagihan")
+    p.locator("input[name=period]").fill("2024-11")
+    p.locator("input[name=maker]").fill("ani")
+    p.get_by_role("button", name="Jalankan penagihan").click()
+    p.wait_for_url("**/ops/tagihan/*")
+    assert p.get_by_test_id("run-status").inner_text() == "draft"
+    assert p.get_by_test_id("run-maker").inner_text() == "ani"
+    assert int(p.get_by_test_id("run-lines").inner_text()) > 0
+    p.screenshot(path=str(shots / "ops-tagihan-run.png"), full_page=True)
+    approve = p.locator("form[action$='/setujui']")
+    approve.locator("input[name=checker]").fill("ani")  # the maker may not check her own run
+    approve.get_by_role("button").click()
+    assert "another person must approve" in p.get_by_test_id("problems").inner_text()
+    assert p.get_by_test_id("run-status").inner_text() == "draft"
+    approve = p.locator("form[action$='/setujui']")
+    approve.locator("input[name=checker]").fill("budi")
+    approve.get_by_role("button").click()
+    p.wait_for_url("**/ops/tagihan/*")
+    assert p.get_by_test_id("run-status").inner_text() == "approved"
+    assert p.get_by_test_id("run-checker").inner_text() == "budi"
+    assert page.problems == [
+        "console error: Failed to load resource: the server responded with a status of 409 (Conflict)"
+    ]
+
+
+def test_a_payment_file_is_validated_then_posted_once(served: Served, page: Watched, tmp_path: Path) -> None:
+    p = page.page
+    bad = tmp_path / "bank-bad.csv"
+    bad.write_text(
+        f"reference,va_number,amount,paid_on\nWEB001,{served.firm.va},-5,2024-12-10\nWEB002,999,1000,2024-13-01\n",
+        encoding="utf-8",
+    )
+    p.goto(served.url + "/ops/bayar")
+    p.get_by_test_id("file").set_input_files(str(bad))
+    p.get_by_test_id("upload").click()
+    fields = {(r[0], r[1]) for r in _rows(page, "kesalahan")}
+    assert ("2", "amount") in fields and any(row == "3" for row, _ in fields)
+    good = tmp_path / "bank.csv"
+    good.write_text(
+        f"reference,va_number,amount,paid_on\nWEB001,{served.firm.va},150000,2024-12-10\n", encoding="utf-8"
+    )
+    for posted in ("1", "0"):  # the same file again posts nothing
+        p.goto(served.url + "/ops/bayar")
+        p.get_by_test_id("file").set_input_files(str(good))
+        p.get_by_test_id("upload").click()
+        text = p.get_by_test_id("result").inner_text()
+        assert f"Diposting {posted}," in text
+    assert page.problems == [REJECTED]

@@ -47,21 +47,20 @@ def _problems(exc: DomainError) -> list[dict[str, Any]]:
     return [{"row": None, "field": "", "message": str(exc), "value": None}]
 
 
+def _problem_table(lang: str, problems: list[dict[str, Any]]) -> Table:
+    return Table(
+        "kesalahan",
+        t(lang, "errors"),
+        [Column("row", "int"), Column("field"), Column("message"), Column("value")],
+        problems,
+        downloadable=False,
+    )
+
+
 def _form_page(
     request: Request, template: str, *, problems: list[dict[str, Any]] | None = None, **extra: Any
 ) -> Response:
-    lang = request.state.lang
-    tables = []
-    if problems:
-        tables.append(
-            Table(
-                "kesalahan",
-                t(lang, "errors"),
-                [Column("row", "int"), Column("field"), Column("message"), Column("value")],
-                problems,
-                downloadable=False,
-            )
-        )
+    tables = [_problem_table(request.state.lang, problems)] if problems else []
     page = Page("ops", template, tables=tables, extra={"problems": problems or [], **extra})
     status = 422 if problems else 200
     return TEMPLATES.TemplateResponse(request, template, context(request, page), status_code=status)
@@ -176,6 +175,58 @@ def register(
     return RedirectResponse(link(request, f"/ops?q={nik.strip()}"), status_code=303)
 
 
+@router.get("/daftar-pemberi-kerja")
+def employer_form(request: Request) -> Response:
+    return _form_page(request, "ops_employer.html", values={}, **_employer_choices())
+
+
+def _employer_choices() -> dict[str, Any]:
+    return {"legal_forms": registry_domain.LEGAL_FORMS, "sizes": ("mikro", "kecil", "menengah", "besar")}
+
+
+@router.post("/daftar-pemberi-kerja")
+def register_employer(
+    request: Request,
+    db: Db,
+    name: Annotated[str, Form()],
+    legal_form: Annotated[str, Form()],
+    sector: Annotated[str, Form()],
+    size_class: Annotated[str, Form()],
+    regency_code: Annotated[str, Form()],
+    valid_from: Annotated[str, Form()],
+    user: Annotated[str, Form()] = "web",
+) -> Response:
+    values = {
+        "name": name,
+        "legal_form": legal_form,
+        "sector": sector,
+        "size_class": size_class,
+        "regency_code": regency_code,
+        "valid_from": valid_from,
+        "user": user,
+    }
+    try:
+        try:
+            start = dt.date.fromisoformat(valid_from)
+        except ValueError:
+            raise InvalidInput([FieldProblem("valid_from", "must be a date YYYY-MM-DD", value=valid_from)]) from None
+        with db.begin_nested():
+            r = registry.register_employer(
+                db,
+                name=name.strip(),
+                legal_form=legal_form,
+                sector=sector.strip().upper(),
+                size_class=size_class,
+                regency_code=regency_code.strip(),
+                valid_from=start,
+                recorded_at=_now(request),
+                recorded_by=user or "web",
+            )
+    except DomainError as exc:
+        return _form_page(request, "ops_employer.html", problems=_problems(exc), values=values, **_employer_choices())
+    return RedirectResponse(link(request, f"/ops/pemberi-kerja/{r.number}"), status_code=303)
+
+
 @router.get("/upah")
 def declare_form(request: Request) -> Response:
     return _form_page(request, "ops_declare.html", values={})
@@ -272,7 +323,13 @@ def decide(request: Request, run_id: int, decision: str, db: Db, checker: Annota
         report = ledger.run_report(db, run_id=run_id)
         exceptions = report.pop("exception_list")
         table = Table("pengecualian", t(lang, "exceptions"), [Column("code"), Column("message")], exceptions)
-        page = Page("ops", "ops_run.html", tables=[table], extra={"run": report, "problems": _problems(exc)})
+        problems = _problems(exc)
+        page = Page(
+            "ops",
+            "ops_run.html",
+            tables=[table, _problem_table(lang, problems)],
+            extra={"run": report, "problems": problems},
+        )
         return TEMPLATES.TemplateResponse(request, "ops_run.html", context(request, page), status_code=409)
     return RedirectResponse(link(request, f"/ops/tagihan/{run_id}"), status_code=303)
 
