@@ -128,3 +128,25 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock(dt.datetime(2025, 1, 6, 9, 0))
+
+
+def run_cli(*args: str, code: int = 0) -> str:
+    """Run ``jamsos ARGS`` in-process; the exit code must be ``code``; returns what it printed."""
+    from typer.testing import CliRunner
+
+    from jamsos.cli.main import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture(scope="session")
+def nation_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic nation at scale 0.001 (2022-06 … 2023-12), generated once; copy it before changing it."""
+    from jamsos.kernel.period import Period
+    from jamsos.synth import national
+
+    out = tmp_path_factory.mktemp("nation") / "nation"
+    national.generate(out, tree=load_parameters(), scale=0.001, first=Period(2022, 6), last=Period(2023, 12))
+    return out

@@ -8,15 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from tests.conftest import run_cli
 
-from jamsos.cli.main import app
-
-
-def run(*args: str, code: int = 0) -> str:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    return result.output
+run = run_cli
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from jamsos.cli.main import app
 from jamsos.fund import projection as fund
 from jamsos.infra.compute import connect, open_warehouse
 from jamsos.kernel.errors import DomainError, InvalidInput
@@ -18,19 +17,15 @@ from jamsos.kernel.period import Period
 from jamsos.planning import service
 from jamsos.planning import targets as tg
 from jamsos.rules.tree import load_parameters
+from tests.conftest import run_cli
 
-
-def run(*args: str, code: int = 0) -> str:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    return result.output
+run = run_cli
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wh")
-    run("synth", "--scale", "0.001", "--from", "2022-06", "--to", "2023-12", "--out", str(out), "--json")
-    return out
+def warehouse(nation_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's own copy: its tests store targets in it."""
+    return Path(shutil.copytree(nation_template, tmp_path_factory.mktemp("wh") / "nation"))
 
 
 def test_defaults_are_the_published_national_targets() -> None:

@@ -19,9 +19,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
-from jamsos.kernel.period import Period
-from jamsos.rules.tree import load_parameters
-from jamsos.synth import national
 from jamsos.web.app import create_app
 from tests.conftest import ROOT
 from tests.scenario import Firm, firm
@@ -55,11 +52,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, nation_template: Path) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("web")
-    warehouse = base / "nation"
-    tree = load_parameters()
-    national.generate(warehouse, tree=tree, scale=0.001, first=Period(2022, 6), last=Period(2023, 12))
+    warehouse = Path(shutil.copytree(nation_template, base / "nation"))  # its tests add targets
     db = base / "jamsos.db"
     shutil.copy(sqlite_template, db)
     url = f"sqlite:///{db}"
