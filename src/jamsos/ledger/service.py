@@ -26,6 +26,7 @@ from jamsos.ledger import domain as ld
 from jamsos.ledger import tables as lt
 from jamsos.ledger.errors import FourEyes, PaymentConflict, RunNotPending
 from jamsos.registry import service as registry
+from jamsos.registry.domain import EVERYTHING, Scope
 from jamsos.rules import codes as c
 from jamsos.rules import deadlines
 from jamsos.rules.formulas import NO_RATE, MembershipBatch, compute_lines
@@ -652,7 +653,10 @@ def reject_run(session: Session, *, run_id: int, checker: str, decided_at: dt.da
     return {"run_id": run_id, "status": "rejected", "checker": checker}
 
 
-def run_report(session: Session, *, run_id: int, limit: int = 1000) -> dict[str, Any]:
+def run_report(
+    session: Session, *, run_id: int, limit: int = 1000, scope: Scope = EVERYTHING, known_at: dt.datetime | None = None
+) -> dict[str, Any]:
+    """A run and its exception list; exceptions about memberships outside ``scope`` are left out."""
     run = _run(session, run_id)
     ex = lt.billing_exception
     rows = [
@@ -664,6 +668,14 @@ def run_report(session: Session, *, run_id: int, limit: int = 1000) -> dict[str,
             .limit(limit)
         ).mappings()
     ]
+    if not scope.everything:
+        at = known_at or dt.datetime.max
+        rows = [
+            r
+            for r in rows
+            if r["membership_id"]
+            and registry.membership_in_scope(session, membership_id=r["membership_id"], scope=scope, known_at=at)
+        ]
     labels = registry.membership_labels(session, [r["membership_id"] for r in rows if r["membership_id"]])
     for r in rows:
         r |= labels.get(r["membership_id"], {"nik": None, "npp": None})
@@ -1122,10 +1134,13 @@ def account_balance(session: Session, *, account_id: int) -> dict[str, int]:
     }
 
 
-def arrears(session: Session, *, as_of: dt.date, known_at: dt.datetime | None = None) -> list[dict[str, Any]]:
+def arrears(
+    session: Session, *, as_of: dt.date, known_at: dt.datetime | None = None, scope: Scope = EVERYTHING
+) -> list[dict[str, Any]]:
     """Unpaid contributions and fines past their due date, per account, aged in buckets of months overdue.
 
-    One row per employer, BPU participant or sponsor in arrears: 0-1, 2-3, 4-6 and >6 months.
+    One row per employer, BPU participant or sponsor in arrears: 0-1, 2-3, 4-6 and >6 months; only the
+    accounts whose holders are within ``scope``.
     """
     rows = session.execute(_bill_balances(session, None, known_at).where(lt.bill.c.due_date < as_of)).all()
     per: dict[int, dict[str, Any]] = {}
@@ -1142,6 +1157,11 @@ def arrears(session: Session, *, as_of: dt.date, known_at: dt.datetime | None = 
         entry["total"] += owed
         entry["bills"] += 1
         entry["oldest"] = min(entry["oldest"], r.period)
+    if not scope.everything:
+        at = known_at or dt.datetime.combine(as_of, dt.time.max)
+        per = {
+            k: v for k, v in per.items() if registry.account_in_scope(session, account_id=k, scope=scope, known_at=at)
+        }
     if not per:
         return []
     who = registry.account_holders(session, set(per))
@@ -1152,9 +1172,16 @@ def arrears(session: Session, *, as_of: dt.date, known_at: dt.datetime | None = 
     return out
 
 
-def statement(session: Session, *, va_number: str) -> dict[str, Any]:
-    """An account's bills with what each asks and has received, its payments and its balance."""
+def statement(
+    session: Session, *, va_number: str, scope: Scope = EVERYTHING, known_at: dt.datetime | None = None
+) -> dict[str, Any]:
+    """An account's bills with what each asks and has received, its payments and its balance. An account
+    whose holder is outside ``scope`` is not found (as if absent)."""
     account_id = registry.account_of_va(session, va_number)
+    if not scope.everything and not registry.account_in_scope(
+        session, account_id=account_id, scope=scope, known_at=known_at or dt.datetime.max
+    ):
+        raise NotFound(f"no account with virtual-account number {va_number}", va_number=va_number)
     bills = [
         {
             "bill_id": int(r.id),

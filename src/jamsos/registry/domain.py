@@ -130,3 +130,20 @@ class LikelyDuplicate:
 def month_covered_on(exit_date: dt.date) -> dt.date:
     """An exit takes effect after the month in which it happens: the first day of the next month."""
     return (exit_date.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The records one may see: everything, the records of some branches (a branch officer's branch or a
+    Kanwil's branches), one employer's (its NPP: itself, its workers), or one worker's own (their NIK)."""
+
+    branches: frozenset[str] | None = None
+    npp: str | None = None
+    nik: str | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self.branches is None and self.npp is None and self.nik is None
+
+
+EVERYTHING = Scope()

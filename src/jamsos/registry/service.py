@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Select, String, and_, case, false, func, insert, or_, select, update
+from sqlalchemy import Select, String, and_, case, exists, false, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -198,8 +198,13 @@ def employer_id_of(session: Session, npp: str) -> int:
     return int(found)
 
 
-def employer_state(session: Session, *, npp: str, on: dt.date, known_at: dt.datetime) -> dict[str, Any]:
+def employer_state(
+    session: Session, *, npp: str, on: dt.date, known_at: dt.datetime, scope: d.Scope = d.EVERYTHING
+) -> dict[str, Any]:
+    """An employer's state on ``on``; an employer outside ``scope`` is not found (as if absent)."""
     employer_id = employer_id_of(session, npp)
+    if not scope.everything and not _visible(session, t.employer, employer_id, employer_condition(scope, known_at)):
+        raise NotFound(f"no employer with NPP {npp}", npp=npp)
     v = versions_as_of(t.employer_version, "employer_id", on, known_at)
     row = session.execute(select(v).where(v.c.employer_id == employer_id)).mappings().first()
     if row is None:
@@ -326,8 +331,13 @@ def worker_of(session: Session, nik: str) -> tuple[int, str, int]:
     return int(row[0]), str(row[1]), int(row[2])
 
 
-def worker_profile(session: Session, *, nik: str, known_at: dt.datetime) -> dict[str, Any]:
+def worker_profile(
+    session: Session, *, nik: str, known_at: dt.datetime, scope: d.Scope = d.EVERYTHING
+) -> dict[str, Any]:
+    """A worker's record and memberships; a worker outside ``scope`` is not found (as if absent)."""
     worker_id, kpj, _ = worker_of(session, nik)
+    if not scope.everything and not _visible(session, t.worker, worker_id, worker_condition(scope, known_at)):
+        raise NotFound(f"no worker with NIK {nik}", nik=nik)
     v = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
     state = session.execute(select(v).where(v.c.worker_id == worker_id)).mappings().first()
     va = session.scalar(select(t.account.c.va_number).join(t.worker).where(t.worker.c.id == worker_id))
@@ -344,9 +354,108 @@ def worker_profile(session: Session, *, nik: str, known_at: dt.datetime) -> dict
     return {"nik": nik, "kpj": kpj, "va_number": va, **(dict(state) if state else {}), "memberships": memberships}
 
 
-def search(session: Session, *, text: str, known_at: dt.datetime, limit: int = 20) -> list[dict[str, Any]]:
-    """Workers and employers matching ``text``: a NIK (16 digits) or KPJ (11 digits) exactly, an NPP exactly, or
-    a part of a name (as known at ``known_at``)."""
+def branch_kanwil(session: Session, branch_code: str) -> str:
+    """The Kanwil of a branch (NotFound when the office map has no such branch)."""
+    found = session.scalar(select(t.branch.c.kanwil_code).where(t.branch.c.code == branch_code))
+    if found is None:
+        raise NotFound(f"no branch {branch_code} in the office map", branch=branch_code)
+    return str(found)
+
+
+def branches_of_kanwil(session: Session, kanwil_code: str) -> frozenset[str]:
+    rows = session.scalars(select(t.branch.c.code).where(t.branch.c.kanwil_code == kanwil_code)).all()
+    if not rows:
+        raise NotFound(f"no Kanwil {kanwil_code} in the office map", kanwil=kanwil_code)
+    return frozenset(rows)
+
+
+def worker_condition(scope: d.Scope, known_at: dt.datetime) -> Any:
+    """A condition on ``worker`` rows: the worker is within ``scope`` (lives in, or works for an employer of,
+    one of its branches; works for its employer; is its worker)."""
+    w, m, e = t.worker, t.membership, t.employer
+    if scope.everything:
+        return true()
+    if scope.nik is not None:
+        return w.c.nik == scope.nik
+    if scope.npp is not None:
+        return exists(
+            select(m.c.id).join(e, e.c.id == m.c.employer_id).where(m.c.worker_id == w.c.id, e.c.npp == scope.npp)
+        )
+    branches = sorted(scope.branches or ())
+    wv = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
+    ev = versions_as_of(t.employer_version, "employer_id", known_at.date(), known_at)
+    br = t.branch_regency
+    lives = exists(
+        select(wv.c.worker_id)
+        .join(br, br.c.regency_code == wv.c.regency_code)
+        .where(wv.c.worker_id == w.c.id, br.c.branch_code.in_(branches))
+    )
+    works = exists(
+        select(m.c.id)
+        .join(ev, ev.c.employer_id == m.c.employer_id)
+        .where(m.c.worker_id == w.c.id, ev.c.branch_code.in_(branches))
+    )
+    return or_(lives, works)
+
+
+def employer_condition(scope: d.Scope, known_at: dt.datetime) -> Any:
+    """A condition on ``employer`` rows: the employer is within ``scope``."""
+    e = t.employer
+    if scope.everything:
+        return true()
+    if scope.npp is not None:
+        return e.c.npp == scope.npp
+    if scope.nik is not None:
+        return false()
+    ev = versions_as_of(t.employer_version, "employer_id", known_at.date(), known_at)
+    return exists(
+        select(ev.c.employer_id).where(ev.c.employer_id == e.c.id, ev.c.branch_code.in_(sorted(scope.branches or ())))
+    )
+
+
+def _visible(session: Session, table: Any, row_id: int, condition: Any) -> bool:
+    return bool(session.scalar(select(exists().where(table.c.id == row_id, condition))))
+
+
+def account_in_scope(session: Session, *, account_id: int, scope: d.Scope, known_at: dt.datetime) -> bool:
+    """Whether the holder of an account (employer, participant or sponsor) is within ``scope``."""
+    if scope.everything:
+        return True
+    w, e, sp = t.worker, t.employer, t.sponsor
+    worker_id = session.scalar(select(w.c.id).where(w.c.account_id == account_id))
+    if worker_id is not None:
+        return _visible(session, w, int(worker_id), worker_condition(scope, known_at))
+    employer = session.scalar(select(e.c.id).where(e.c.account_id == account_id))
+    if employer is not None:
+        return _visible(session, e, int(employer), employer_condition(scope, known_at))
+    regency = session.scalar(select(sp.c.regency_code).where(sp.c.account_id == account_id))
+    if scope.branches is None or regency is None:
+        return False
+    branch = session.scalar(select(t.branch_regency.c.branch_code).where(t.branch_regency.c.regency_code == regency))
+    return branch in scope.branches
+
+
+def membership_in_scope(session: Session, *, membership_id: int, scope: d.Scope, known_at: dt.datetime) -> bool:
+    """An employer sees the memberships at its own NPP; other scopes see the memberships of the workers
+    they see."""
+    if scope.everything:
+        return True
+    m, e = t.membership, t.employer
+    row = session.execute(
+        select(m.c.worker_id, e.c.npp).outerjoin(e, e.c.id == m.c.employer_id).where(m.c.id == membership_id)
+    ).first()
+    if row is None:
+        return False
+    if scope.npp is not None:
+        return bool(row.npp == scope.npp)
+    return _visible(session, t.worker, int(row.worker_id), worker_condition(scope, known_at))
+
+
+def search(
+    session: Session, *, text: str, known_at: dt.datetime, limit: int = 20, scope: d.Scope = d.EVERYTHING
+) -> list[dict[str, Any]]:
+    """Workers and employers within ``scope`` matching ``text``: a NIK (16 digits) or KPJ (11 digits) exactly,
+    an NPP exactly, or a part of a name (as known at ``known_at``)."""
     q = text.strip()
     if not q:
         return []
@@ -356,6 +465,8 @@ def search(session: Session, *, text: str, known_at: dt.datetime, limit: int = 2
         wv, wv.c.worker_id == t.worker.c.id
     )
     employers = select(t.employer.c.npp, ev.c.name, ev.c.regency_code).join(ev, ev.c.employer_id == t.employer.c.id)
+    workers = workers.where(worker_condition(scope, known_at))
+    employers = employers.where(employer_condition(scope, known_at))
     if q.isdigit() and len(q) in (11, 16):
         workers = workers.where((t.worker.c.nik == q) | (t.worker.c.kpj == q))
         employers = employers.where(false())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import jamsos.auth.tables
 import jamsos.ledger.tables
 import jamsos.registry.tables  # noqa: F401
 from jamsos.infra.db import make_engine, metadata

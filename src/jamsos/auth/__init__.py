@@ -1,0 +1,1 @@
+"""Accounts, roles and scopes, API tokens, and the append-only audit log with its hash chain."""

@@ -1,0 +1,143 @@
+"""Roles, what each may do, whose records each may see, password hashing, pseudonyms and the audit hash.
+
+Pure: no database. The services apply scopes row by row (``registry.domain.Scope``)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from jamsos.kernel.errors import DomainError
+from jamsos.registry.domain import EVERYTHING, Scope
+
+ROLES = ("admin", "head_office", "kanwil", "branch", "employer", "worker")
+STAFF = ("admin", "head_office", "kanwil", "branch")
+
+# What each role may do. Reads of records are further limited row by row by the role's scope.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "steering": frozenset(STAFF),
+    "read_worker": frozenset(ROLES),
+    "read_employer": frozenset(("admin", "head_office", "kanwil", "branch", "employer")),
+    "search": frozenset((*STAFF, "employer")),
+    "register_employer": frozenset(("admin", "branch")),
+    "change_employer": frozenset(("admin", "branch")),
+    "register_worker": frozenset(("admin", "branch")),
+    "enrol": frozenset(("admin", "branch")),
+    "correct_membership": frozenset(("admin", "branch")),
+    "read_membership": frozenset(("admin", "head_office", "kanwil", "branch", "employer")),
+    "register_sponsor": frozenset(("admin", "branch")),
+    "register_project": frozenset(("admin", "branch")),
+    "registry_import": frozenset(("admin", "branch")),
+    "duplicates": frozenset(("admin", "head_office")),
+    "declare": frozenset(("admin", "branch", "employer")),
+    "billing_run": frozenset(("admin", "head_office")),
+    "billing_decide": frozenset(("admin", "head_office")),
+    "billing_read": frozenset(("admin", "head_office", "kanwil", "branch")),
+    "payment_import": frozenset(("admin", "head_office")),
+    "payment_reverse": frozenset(("admin", "head_office")),
+    "statement": frozenset(ROLES),
+    "arrears": frozenset(STAFF),
+    "active_counts": frozenset(STAFF),
+    "reference": frozenset(("admin",)),
+    "export": frozenset(("admin",)),
+    "users": frozenset(("admin",)),
+    "audit": frozenset(("admin",)),
+}
+# Roles that see NIKs and names in full (they serve individual cases); the others see them masked.
+UNMASKED = frozenset(("admin", "branch", "employer", "worker"))
+
+
+class Forbidden(DomainError):
+    """The role may not do this at all (a record outside one's scope is ``NotFound`` instead)."""
+
+    code = "forbidden"
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+
+
+class LoginFailed(DomainError):
+    code = "login_failed"
+
+
+class AccountLocked(DomainError):
+    code = "account_locked"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: the user, the role and the records the role reaches."""
+
+    username: str
+    role: str
+    scope: Scope
+    kanwil: str | None = None
+    branch: str | None = None
+    npp: str | None = None
+    nik: str | None = None
+
+    def allow(self, action: str) -> None:
+        if self.role not in PERMISSIONS[action]:
+            raise Forbidden(f"role {self.role} may not {action.replace('_', ' ')}")
+
+    def may(self, action: str) -> bool:
+        return self.role in PERMISSIONS[action]
+
+    @property
+    def unmasked(self) -> bool:
+        return self.role in UNMASKED
+
+
+SYSTEM = Principal("system", "admin", EVERYTHING)
+
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 10:
+        raise DomainError("a password needs at least 10 characters")
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> str:
+    """API tokens are stored as their SHA-256 (they are long random strings, so no salt is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def pseudonym(key: bytes, value: str) -> str:
+    """A keyed hash (HMAC-SHA256) standing for a NIK in logs and analytics; stable for one key."""
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def mask_nik(nik: str | None) -> str | None:
+    return None if nik is None else nik[:4] + "*" * 8 + nik[-4:]
+
+
+def mask_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    return " ".join(part[:1] + "*" * max(len(part) - 1, 2) for part in name.split())
+
+
+GENESIS = "0" * 64
+
+
+def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+    """The chain: each entry's hash covers the previous hash and the entry's own fields."""
+    body = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + "|" + body).encode()).hexdigest()

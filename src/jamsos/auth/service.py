@@ -1,0 +1,269 @@
+"""Users, logins with lockout, API tokens, and the audit log (append-only, hash-chained)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from jamsos.auth import domain as d
+from jamsos.auth import tables as t
+from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput, NotFound
+from jamsos.registry import service as registry
+from jamsos.registry.domain import EVERYTHING, Scope
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    """After ``max_failures`` wrong passwords in a row an account is locked for ``lockout`` (settings)."""
+
+    max_failures: int = 5
+    lockout: dt.timedelta = dt.timedelta(minutes=15)
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    created_at: dt.datetime,
+    kanwil: str | None = None,
+    branch: str | None = None,
+    npp: str | None = None,
+    nik: str | None = None,
+) -> int:
+    """A user with a role and the scope that role needs (a Kanwil, a branch, an employer's NPP or a NIK)."""
+    problems: list[FieldProblem] = []
+    if role not in d.ROLES:
+        problems.append(FieldProblem("role", f"must be one of {', '.join(d.ROLES)}", value=role))
+    needs = {
+        "kanwil": ("kanwil", kanwil),
+        "branch": ("branch", branch),
+        "employer": ("npp", npp),
+        "worker": ("nik", nik),
+    }
+    if role in needs and not needs[role][1]:
+        problems.append(FieldProblem(needs[role][0], f"a {role} user needs it"))
+    if not username or len(username) > 60:
+        problems.append(FieldProblem("username", "must be 1 to 60 characters", value=username))
+    if len(password) < 10:
+        problems.append(FieldProblem("password", "needs at least 10 characters"))
+    if session.scalar(select(t.app_user.c.id).where(t.app_user.c.username == username)) is not None:
+        problems.append(FieldProblem("username", "is taken", value=username))
+    if problems:
+        raise InvalidInput(problems)
+    if role == "kanwil":
+        registry.branches_of_kanwil(session, str(kanwil))  # it must exist
+    if role == "branch":
+        registry.branch_kanwil(session, str(branch))  # it must exist
+    if role == "employer":
+        registry.employer_id_of(session, str(npp))
+    if role == "worker":
+        registry.worker_of(session, str(nik))
+    return int(
+        session.execute(
+            insert(t.app_user)
+            .values(
+                username=username,
+                password_hash=d.hash_password(password),
+                role=role,
+                kanwil_code=kanwil if role == "kanwil" else None,
+                branch_code=branch if role == "branch" else None,
+                npp=npp if role == "employer" else None,
+                nik=nik if role == "worker" else None,
+                active=True,
+                failed_logins=0,
+                created_at=created_at,
+            )
+            .returning(t.app_user.c.id)
+        ).scalar_one()
+    )
+
+
+def _principal(session: Session, row: Any) -> d.Principal:
+    scope: Scope
+    if row.role in ("admin", "head_office"):
+        scope = EVERYTHING
+    elif row.role == "kanwil":
+        scope = Scope(branches=registry.branches_of_kanwil(session, row.kanwil_code))
+    elif row.role == "branch":
+        scope = Scope(branches=frozenset((row.branch_code,)))
+    elif row.role == "employer":
+        scope = Scope(npp=row.npp)
+    else:
+        scope = Scope(nik=row.nik)
+    return d.Principal(row.username, row.role, scope, row.kanwil_code, row.branch_code, row.npp, row.nik)
+
+
+def principal(session: Session, username: str) -> d.Principal:
+    row = session.execute(select(t.app_user).where(t.app_user.c.username == username)).first()
+    if row is None or not row.active:
+        raise d.NotAuthenticated("no such active user")
+    return _principal(session, row)
+
+
+def authenticate(
+    session: Session, *, username: str, password: str, at: dt.datetime, policy: LoginPolicy = LoginPolicy()
+) -> d.Principal:
+    """Check a password. Wrong ones count; at ``policy.max_failures`` the account locks for ``policy.lockout``.
+    The same message answers an unknown user and a wrong password."""
+    u = t.app_user
+    row = session.execute(select(u).where(u.c.username == username)).first()
+    if row is None or not row.active:
+        d.verify_password(_DUMMY, password)  # spend the same time as for a real user
+        raise d.LoginFailed("wrong user name or password")
+    if row.locked_until is not None and row.locked_until > at:
+        raise d.AccountLocked(f"too many wrong passwords; try again after {row.locked_until:%H:%M} UTC")
+    if not d.verify_password(row.password_hash, password):
+        failures = row.failed_logins + 1
+        locked = at + policy.lockout if failures >= policy.max_failures else None
+        session.execute(
+            update(u).where(u.c.id == row.id).values(failed_logins=0 if locked else failures, locked_until=locked)
+        )
+        if locked is not None:
+            raise d.AccountLocked(f"too many wrong passwords; the account is locked until {locked:%H:%M} UTC")
+        raise d.LoginFailed("wrong user name or password")
+    if row.failed_logins or row.locked_until is not None:
+        session.execute(update(u).where(u.c.id == row.id).values(failed_logins=0, locked_until=None))
+    return _principal(session, row)
+
+
+_DUMMY = d.hash_password("not-a-real-password")
+
+
+def set_active(session: Session, *, username: str, active: bool) -> None:
+    done = session.execute(
+        update(t.app_user)
+        .where(t.app_user.c.username == username)
+        .values(active=active, failed_logins=0, locked_until=None)
+    )
+    if done.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"no user {username}", username=username)
+
+
+def list_users(session: Session) -> list[dict[str, Any]]:
+    u = t.app_user
+    cols = [u.c.username, u.c.role, u.c.kanwil_code, u.c.branch_code, u.c.npp, u.c.nik, u.c.active, u.c.locked_until]
+    return [dict(r) for r in session.execute(select(*cols).order_by(u.c.username)).mappings()]
+
+
+def create_token(session: Session, *, username: str, name: str, created_at: dt.datetime) -> str:
+    """A new API token (shown once; only its hash is kept)."""
+    user_id = session.scalar(select(t.app_user.c.id).where(t.app_user.c.username == username))
+    if user_id is None:
+        raise NotFound(f"no user {username}", username=username)
+    token = "jms_" + secrets.token_urlsafe(32)
+    session.execute(
+        insert(t.api_token).values(user_id=user_id, name=name, token_hash=d.token_hash(token), created_at=created_at)
+    )
+    return token
+
+
+def revoke_token(session: Session, *, username: str, name: str, at: dt.datetime) -> int:
+    user_id = session.scalar(select(t.app_user.c.id).where(t.app_user.c.username == username))
+    done = session.execute(
+        update(t.api_token)
+        .where(t.api_token.c.user_id == user_id, t.api_token.c.name == name, t.api_token.c.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]
+
+
+def principal_for_token(session: Session, token: str) -> d.Principal:
+    tok, u = t.api_token, t.app_user
+    row = session.execute(
+        select(u)
+        .join(tok, tok.c.user_id == u.c.id)
+        .where(tok.c.token_hash == d.token_hash(token), tok.c.revoked_at.is_(None), u.c.active.is_(True))
+    ).first()
+    if row is None:
+        raise d.NotAuthenticated("unknown or revoked API token")
+    return _principal(session, row)
+
+
+# ---- audit log ----------------------------------------------------------------------------------------
+
+
+def record(
+    session: Session,
+    *,
+    actor: d.Principal | str,
+    action: str,
+    entity: str,
+    at: dt.datetime,
+    source: str,
+    key: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> str:
+    """Append one entry to the audit log, chained to the one before. ``key`` names the record; for a
+    person it is a pseudonym (``domain.pseudonym``), never the NIK. Appends are serialised by updating the
+    single ``audit_head`` row first, so the chain never forks."""
+    who, role = (actor.username, actor.role) if isinstance(actor, d.Principal) else (actor, "system")
+    head = t.audit_head
+    session.execute(update(head).where(head.c.id == 1).values(last_hash=head.c.last_hash))  # take the lock
+    prev = session.scalar(select(head.c.last_hash).where(head.c.id == 1))
+    if prev is None:
+        raise DomainError("the audit log is not initialised (run jamsos db upgrade)")
+    entry = {
+        "at": at.isoformat(),
+        "actor": who,
+        "role": role,
+        "action": action,
+        "entity": entity,
+        "entity_key": key,
+        "source": source,
+        "detail": json.dumps(detail or {}, sort_keys=True, default=str),
+    }
+    digest = d.entry_hash(prev, entry)
+    session.execute(insert(t.audit_log).values(**{**entry, "at": at}, prev_hash=prev, hash=digest))
+    session.execute(update(head).where(head.c.id == 1).values(last_hash=digest))
+    return digest
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    entries: int
+    ok: bool
+    first_bad_id: int | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entries": self.entries, "ok": self.ok, "first_bad_id": self.first_bad_id, "reason": self.reason}
+
+
+def verify(session: Session) -> ChainCheck:
+    """Recompute the chain from the start: every entry's hash, its link to the one before, and the head."""
+    prev = d.GENESIS
+    count = 0
+    a = t.audit_log
+    for r in session.execute(select(a).order_by(a.c.id)).mappings():
+        count += 1
+        if r["prev_hash"] != prev:
+            return ChainCheck(count, False, int(r["id"]), "does not link to the entry before it")
+        entry = {k: r[k] for k in ("actor", "role", "action", "entity", "entity_key", "source", "detail")}
+        entry["at"] = r["at"].isoformat()
+        if d.entry_hash(prev, entry) != r["hash"]:
+            return ChainCheck(count, False, int(r["id"]), "its content does not match its hash")
+        prev = r["hash"]
+    head = session.scalar(select(t.audit_head.c.last_hash).where(t.audit_head.c.id == 1))
+    if head != prev:
+        return ChainCheck(count, False, None, "entries after the last one were removed, or the head was changed")
+    return ChainCheck(count, True, None, "")
+
+
+def entries(
+    session: Session, *, limit: int = 200, before_id: int | None = None, actor: str | None = None
+) -> list[dict[str, Any]]:
+    a = t.audit_log
+    q = select(a.c.id, a.c.at, a.c.actor, a.c.role, a.c.action, a.c.entity, a.c.entity_key, a.c.source, a.c.detail)
+    if before_id is not None:
+        q = q.where(a.c.id < before_id)
+    if actor:
+        q = q.where(a.c.actor == actor)
+    return [dict(r) for r in session.execute(q.order_by(a.c.id.desc()).limit(limit)).mappings()]
