@@ -8,17 +8,34 @@ from tests.conftest import Clock
 from tests.scenario import nik
 
 from jamsos.api.app import HTTP_STATUS, create_app
+from jamsos.auth import service as auth
+from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def client(db_url: str, clock: Clock) -> TestClient:
-    return TestClient(create_app(Settings(database_url=db_url), clock=clock))
+def tokens(db_url: str, clock: Clock) -> dict[str, str]:
+    """Two administrators (maker and checker) with API tokens."""
+    engine = make_engine(db_url)
+    with unit_of_work(engine) as s:
+        out = {}
+        for user in ("ani", "budi"):
+            auth.create_user(s, username=user, password="a-long-password", role="admin", created_at=clock())
+            out[user] = auth.create_token(s, username=user, name="test", created_at=clock())
+    engine.dispose()
+    return out
 
 
-def test_operations_flow_over_http(client: TestClient, clock: Clock) -> None:
+@pytest.fixture
+def client(db_url: str, clock: Clock, tokens: dict[str, str]) -> TestClient:
+    c = TestClient(create_app(Settings(database_url=db_url), clock=clock))
+    c.headers["Authorization"] = f"Bearer {tokens['ani']}"
+    return c
+
+
+def test_operations_flow_over_http(client: TestClient, clock: Clock, tokens: dict[str, str]) -> None:
     r = client.post(
         "/employers",
         json={
@@ -41,15 +58,16 @@ def test_operations_flow_over_http(client: TestClient, clock: Clock) -> None:
     mid = m.json()["membership_id"]
     declaration = client.post(
         "/declarations",
-        data={"npp": npp, "period": "2024-12", "user": "hr"},
+        data={"npp": npp, "period": "2024-12"},
         files={"file": ("dec.csv", f"nik,wage\n{nik(1)},5200000\n".encode(), "text/csv")},
     )
     assert declaration.status_code == 201 and declaration.json()["version"] == 1
-    run = client.post("/billing-runs", json={"period": "2024-12", "maker": "ani"})
+    run = client.post("/billing-runs", json={"period": "2024-12"})
     assert run.status_code == 201 and run.json()["status"] == "draft"
     run_id = run.json()["run_id"]
-    assert client.post(f"/billing-runs/{run_id}/approve", json={"checker": "ani"}).status_code == 403
-    assert client.post(f"/billing-runs/{run_id}/approve", json={"checker": "budi"}).status_code == 200
+    assert client.post(f"/billing-runs/{run_id}/approve").json()["code"] == "four_eyes"  # ani made it
+    budi = {"Authorization": f"Bearer {tokens['budi']}"}
+    assert client.post(f"/billing-runs/{run_id}/approve", headers=budi).status_code == 200
     assert client.get(f"/billing-runs/{run_id}").json()["status"] == "approved"
     due = client.get(f"/accounts/{va}").json()["owed"]
     clock.advance(days=10)
@@ -83,7 +101,7 @@ def test_errors_name_row_and_column(client: TestClient) -> None:
     assert body["code"] == "invalid_input"
     assert {(p["row"], p["field"]) for p in body["problems"]} == {(2, "nik"), (3, "valid_from")}
     assert client.get("/workers/8271011708850001").status_code == 404
-    assert client.post("/billing-runs", json={"period": "2024-13", "maker": "a"}).status_code == 422
+    assert client.post("/billing-runs", json={"period": "2024-13"}).status_code == 422
 
 
 def test_openapi_documents_every_action(client: TestClient) -> None:

@@ -10,13 +10,16 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from jamsos.api import schemas as s
+from jamsos.auth import domain as authz
+from jamsos.auth import service as auth
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.files import read_table
 from jamsos.infra.settings import Settings
-from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
+from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
 from jamsos.registry import imports, reference
@@ -38,6 +41,11 @@ HTTP_STATUS = {
     "payment_conflict": 409,
     "reference_missing": 503,
     "reference_in_use": 409,
+    "not_authenticated": 401,
+    "login_failed": 401,
+    "account_locked": 423,
+    "forbidden": 403,
+    "too_many_attempts": 429,
 }
 
 
@@ -48,6 +56,40 @@ def _session(request: Request) -> Iterator[Session]:
 
 
 Db = Annotated[Session, Depends(_session)]
+_bearer = HTTPBearer(auto_error=False, description="An API token from `jamsos token create USER NAME`.")
+
+
+def _actor(db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> authz.Principal:
+    """The authenticated user, from ``Authorization: Bearer <token>``."""
+    if credentials is None:
+        raise authz.NotAuthenticated("give an API token: Authorization: Bearer <token>")
+    return auth.principal_for_token(db, credentials.credentials)
+
+
+Actor = Annotated[authz.Principal, Depends(_actor)]
+
+PERSONAL = ("nik", "name", "birth_date")
+
+
+def mask(value: Any, actor: authz.Principal) -> Any:
+    """NIKs and names masked (recursively) unless the actor's role needs them (``auth.domain.UNMASKED``)."""
+    if actor.unmasked:
+        return value
+    if isinstance(value, list):
+        return [mask(v, actor) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k == "nik" and isinstance(v, str):
+                out[k] = authz.mask_nik(v)
+            elif k == "name" and isinstance(v, str) and value.get("nik"):
+                out[k] = authz.mask_name(v)
+            elif k == "birth_date":
+                out[k] = None
+            else:
+                out[k] = mask(v, actor)
+        return out
+    return value
 
 
 def _period(text: str) -> Period:
@@ -68,10 +110,35 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
             return clock()
         return fixed if fixed is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
+    pseudonym_key = settings.secret("pseudonym_key")
+
+    def audit(
+        db: Session,
+        request: Request,
+        actor: authz.Principal,
+        action: str,
+        entity: str,
+        key: str | None = None,
+        nik: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """Every change and every read of personal data; a person is named by a pseudonym, never the NIK."""
+        where = f"api:{request.client.host if request.client else '?'}"
+        who = authz.pseudonym(pseudonym_key, nik) if nik else key
+        auth.record(db, actor=actor, action=action, entity=entity, at=now(), source=where, key=who, detail=detail)
+
+    def in_scope(visible: bool, what: str) -> None:
+        if not visible:
+            raise NotFound(f"no {what}")
+
     app = FastAPI(
         title="jamsos operations API",
-        version="0.1.0",
-        description="Registry, wage declarations, billing (maker–checker), payments, arrears and active status.",
+        version="0.2.0",
+        description=(
+            "Registry, wage declarations, billing (maker–checker), payments, arrears and active status. Every "
+            "call needs an API token (`Authorization: Bearer …`); what a token's user may do and see follows "
+            "their role and scope, and a record outside the scope answers 404."
+        ),
     )
     app.state.engine = engine
 
@@ -95,198 +162,319 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     def health() -> dict[str, str]:
         return {"status": "ok", "rules": tree.fingerprint[:12]}
 
+    @app.get("/whoami", tags=["system"])
+    def whoami(actor: Actor) -> dict[str, Any]:
+        return {"user": actor.username, "role": actor.role, "kanwil": actor.kanwil, "branch": actor.branch}
+
     # ---- reference data and warehouse (administration) ----
     @app.post("/reference", status_code=201, tags=["administration"])
-    async def post_reference(db: Db, files: list[UploadFile] | None = File(None)) -> dict[str, int]:
+    async def post_reference(
+        request: Request, db: Db, actor: Actor, files: list[UploadFile] | None = File(None)
+    ) -> dict[str, int]:
         """Replace reference data with the uploaded CSV files (named as in docs/operations.md);
         files not uploaded keep their defaults."""
+        actor.allow("reference")
         with tempfile.TemporaryDirectory() as tmp:
+            names = []
             for upload in files or []:
                 name = Path(upload.filename or "").name
                 if name not in {f"{n}.csv" for n in reference.FILES}:
                     raise InvalidInput([FieldProblem("files", "unknown reference file", value=name)])
                 (Path(tmp) / name).write_bytes(await upload.read())
-            return reference.load_reference(db, Path(tmp))
+                names.append(name)
+            result = reference.load_reference(db, Path(tmp))
+        audit(db, request, actor, "load_reference", "reference", files=names)
+        return result
 
     @app.post("/warehouse/exports", status_code=201, tags=["administration"])
-    def post_export(body: s.ExportIn, db: Db) -> dict[str, Any]:
+    def post_export(request: Request, body: s.ExportIn, db: Db, actor: Actor) -> dict[str, Any]:
         """Write new facts to the Parquet warehouse folder on the server (incremental)."""
-        return export.export(db, out=Path(body.out), tree=tree, known_at=now()).to_json()
+        actor.allow("export")
+        result = export.export(db, out=Path(body.out), tree=tree, known_at=now()).to_json()
+        audit(db, request, actor, "export", "warehouse", key=body.out)
+        return result
 
     # ---- registry ----
     @app.post("/employers", status_code=201, tags=["registry"])
-    def post_employer(body: s.EmployerIn, db: Db) -> dict[str, Any]:
-        r = registry.register_employer(
-            db, **body.model_dump(exclude={"user"}), recorded_at=now(), recorded_by=body.user
-        )
+    def post_employer(request: Request, body: s.EmployerIn, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("register_employer")
+        if not registry.regency_in_scope(db, regency_code=body.regency_code, scope=actor.scope):
+            raise authz.Forbidden(f"regency {body.regency_code} is outside your branch")
+        r = registry.register_employer(db, **body.model_dump(), recorded_at=now(), recorded_by=actor.username)
+        audit(db, request, actor, "register_employer", "employer", key=r.number)
         return {"npp": r.number, "va_number": r.va_number, "branch": r.branch_code}
 
     @app.get("/employers/{npp}", tags=["registry"])
     def get_employer(
-        npp: str, db: Db, on: dt.date | None = None, known_at: dt.datetime | None = None
+        request: Request, npp: str, db: Db, actor: Actor, on: dt.date | None = None, known_at: dt.datetime | None = None
     ) -> dict[str, Any]:
+        actor.allow("read_employer")
         at = known_at or now()
-        return registry.employer_state(db, npp=npp, on=on or at.date(), known_at=at)
+        state = registry.employer_state(db, npp=npp, on=on or at.date(), known_at=at, scope=actor.scope)
+        audit(db, request, actor, "read_employer", "employer", key=npp)
+        return state
 
     @app.post("/employers/{npp}/changes", status_code=201, tags=["registry"])
-    def post_employer_change(npp: str, body: s.EmployerChange, db: Db) -> dict[str, Any]:
-        changes = body.model_dump(exclude={"user", "valid_from", "valid_to"}, exclude_none=True)
+    def post_employer_change(
+        request: Request, npp: str, body: s.EmployerChange, db: Db, actor: Actor
+    ) -> dict[str, Any]:
+        actor.allow("change_employer")
+        in_scope(registry.employer_visible(db, npp=npp, scope=actor.scope, known_at=now()), f"employer with NPP {npp}")
+        if body.regency_code and not registry.regency_in_scope(db, regency_code=body.regency_code, scope=actor.scope):
+            raise authz.Forbidden(f"regency {body.regency_code} is outside your branch")
+        changes = body.model_dump(exclude={"valid_from", "valid_to"}, exclude_none=True)
         vid = registry.change_employer(
             db,
             npp=npp,
             valid_from=body.valid_from,
             valid_to=body.valid_to,
             recorded_at=now(),
-            recorded_by=body.user,
+            recorded_by=actor.username,
             **changes,
         )
+        audit(db, request, actor, "change_employer", "employer", key=npp, fields=sorted(changes))
         return {"npp": npp, "version": vid}
 
     @app.post("/workers", status_code=201, tags=["registry"])
-    def post_worker(body: s.WorkerIn, db: Db) -> dict[str, Any]:
-        r = registry.register_worker(db, **body.model_dump(exclude={"user"}), recorded_at=now(), recorded_by=body.user)
+    def post_worker(request: Request, body: s.WorkerIn, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("register_worker")
+        regency = body.regency_code or body.nik[:4]
+        if not registry.regency_in_scope(db, regency_code=regency, scope=actor.scope):
+            raise authz.Forbidden(f"regency {regency} is outside your branch")
+        r = registry.register_worker(db, **body.model_dump(), recorded_at=now(), recorded_by=actor.username)
+        audit(db, request, actor, "register_worker", "worker", nik=body.nik)
         return {"nik": body.nik, "kpj": r.number, "va_number": r.va_number}
 
     @app.get("/workers/{nik}", tags=["registry"])
-    def get_worker(nik: str, db: Db) -> dict[str, Any]:
-        return registry.worker_profile(db, nik=nik, known_at=now())
+    def get_worker(request: Request, nik: str, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("read_worker")
+        profile = registry.worker_profile(db, nik=nik, known_at=now(), scope=actor.scope)
+        audit(db, request, actor, "read_worker", "worker", nik=nik)
+        return dict(mask(profile, actor))
 
     @app.post("/sponsors", status_code=201, tags=["registry"])
-    def post_sponsor(body: s.SponsorIn, db: Db) -> dict[str, Any]:
+    def post_sponsor(request: Request, body: s.SponsorIn, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("register_sponsor")
+        if body.regency_code and not registry.regency_in_scope(db, regency_code=body.regency_code, scope=actor.scope):
+            raise authz.Forbidden(f"regency {body.regency_code} is outside your branch")
+        if not body.regency_code and not actor.scope.everything:
+            raise authz.Forbidden("a sponsor without a regency can only be registered by head office")
         r = registry.register_sponsor(db, **body.model_dump(), recorded_at=now())
+        audit(db, request, actor, "register_sponsor", "sponsor", key=body.code)
         return {"sponsor": r.number, "va_number": r.va_number}
 
     @app.post("/projects", status_code=201, tags=["registry"])
-    def post_project(body: s.ProjectIn, db: Db) -> dict[str, Any]:
+    def post_project(request: Request, body: s.ProjectIn, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("register_project")
+        in_scope(
+            registry.employer_visible(db, npp=body.npp, scope=actor.scope, known_at=now()),
+            f"employer with NPP {body.npp}",
+        )
         r = registry.register_project(db, **body.model_dump(), recorded_at=now())
+        audit(db, request, actor, "register_project", "project", key=body.code)
         return {"project": r.number, "va_number": r.va_number}
 
     @app.post("/memberships", status_code=201, tags=["registry"])
-    def post_membership(body: s.MembershipIn, db: Db) -> dict[str, Any]:
-        mid = registry.enrol(db, **body.model_dump(exclude={"user"}), recorded_at=now(), recorded_by=body.user)
+    def post_membership(request: Request, body: s.MembershipIn, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("enrol")
+        if body.npp is not None:
+            in_scope(
+                registry.employer_visible(db, npp=body.npp, scope=actor.scope, known_at=now()),
+                f"employer with NPP {body.npp}",
+            )
+        else:
+            in_scope(
+                registry.worker_visible(db, nik=body.nik, scope=actor.scope, known_at=now()),
+                f"worker with NIK {body.nik}",
+            )
+        mid = registry.enrol(db, **body.model_dump(), recorded_at=now(), recorded_by=actor.username)
+        audit(db, request, actor, "enrol", "membership", nik=body.nik, membership=mid, segment=body.segment)
         return {"membership_id": mid}
 
+    def _membership(db: Session, actor: authz.Principal, membership_id: int) -> None:
+        visible = registry.membership_in_scope(db, membership_id=membership_id, scope=actor.scope, known_at=now())
+        in_scope(visible, f"membership {membership_id}")
+
     @app.post("/memberships/{membership_id}/corrections", status_code=201, tags=["registry"])
-    def post_correction(membership_id: int, body: s.Correction, db: Db) -> dict[str, Any]:
-        changes = body.model_dump(exclude={"user", "valid_from", "valid_to"}, exclude_none=True)
+    def post_correction(
+        request: Request, membership_id: int, body: s.Correction, db: Db, actor: Actor
+    ) -> dict[str, Any]:
+        actor.allow("correct_membership")
+        _membership(db, actor, membership_id)
+        changes = body.model_dump(exclude={"valid_from", "valid_to"}, exclude_none=True)
         vid = registry.correct_membership(
             db,
             membership_id=membership_id,
             valid_from=body.valid_from,
             valid_to=body.valid_to,
             recorded_at=now(),
-            recorded_by=body.user,
+            recorded_by=actor.username,
             **changes,
         )
+        audit(db, request, actor, "correct_membership", "membership", key=str(membership_id), fields=sorted(changes))
         return {"membership_id": membership_id, "version": vid}
 
     @app.post("/memberships/{membership_id}/exit", status_code=201, tags=["registry"])
-    def post_exit(membership_id: int, body: s.ExitIn, db: Db) -> dict[str, Any]:
+    def post_exit(request: Request, membership_id: int, body: s.ExitIn, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("correct_membership")
+        _membership(db, actor, membership_id)
         vid = registry.exit_membership(
             db,
             membership_id=membership_id,
             exit_date=body.exit_date,
             reason=body.reason,
             recorded_at=now(),
-            recorded_by=body.user,
+            recorded_by=actor.username,
         )
+        audit(db, request, actor, "exit_membership", "membership", key=str(membership_id), reason=body.reason)
         return {"membership_id": membership_id, "version": vid}
 
     @app.get("/memberships/{membership_id}", tags=["registry"])
     def get_membership(
+        request: Request,
         membership_id: int,
         db: Db,
+        actor: Actor,
         month: Annotated[str | None, Query(description="YYYY-MM")] = None,
         known_at: Annotated[dt.datetime | None, Query(description="what jamsos knew at this time")] = None,
     ) -> dict[str, Any]:
+        actor.allow("read_membership")
+        _membership(db, actor, membership_id)
         history = registry.membership_history(db, membership_id=membership_id)
         state = None
         if month:
             state = registry.membership_state(
                 db, membership_id=membership_id, month=_period(month), known_at=known_at or now()
             )
+        audit(db, request, actor, "read_membership", "membership", key=str(membership_id))
         return {"state": state, "history": history}
 
     @app.get("/duplicates", tags=["registry"])
-    def get_duplicates(db: Db, limit: int = 100) -> list[dict[str, Any]]:
-        return [d.__dict__ for d in registry.likely_duplicates(db, known_at=now(), limit=limit)]
+    def get_duplicates(request: Request, db: Db, actor: Actor, limit: int = 100) -> list[dict[str, Any]]:
+        actor.allow("duplicates")
+        pairs = [d.__dict__ for d in registry.likely_duplicates(db, known_at=now(), limit=limit)]
+        audit(db, request, actor, "read_duplicates", "worker", pairs=len(pairs))
+        return list(mask(pairs, actor))
 
     @app.post("/registry/import", status_code=201, tags=["registry"])
     async def post_registry_import(
+        request: Request,
         db: Db,
+        actor: Actor,
         employers: UploadFile | None = File(None),
         workers: UploadFile | None = File(None),
         memberships: UploadFile | None = File(None),
-        user: str = Form("api"),
     ) -> dict[str, Any]:
+        actor.allow("registry_import")
+        if not actor.scope.everything:
+            raise authz.Forbidden("bulk registration files are imported by an administrator")
         at = now()
         result: dict[str, Any] = {}
         if employers is not None:
             table = read_table(await employers.read(), employers.filename or "employers.csv")
-            result["employers"] = imports.import_employers(db, table=table, recorded_at=at, recorded_by=user)[
+            result["employers"] = imports.import_employers(db, table=table, recorded_at=at, recorded_by=actor.username)[
                 "employers"
             ]
         if workers is not None:
             table = read_table(await workers.read(), workers.filename or "workers.csv")
-            r = imports.import_workers(db, table=table, recorded_at=at, recorded_by=user)
+            r = imports.import_workers(db, table=table, recorded_at=at, recorded_by=actor.username)
             result |= {"workers": r["workers"], "already_registered": r["already_registered"]}
         if memberships is not None:
             table = read_table(await memberships.read(), memberships.filename or "memberships.csv")
-            result |= imports.import_memberships(db, table=table, recorded_at=at, recorded_by=user)
+            result |= imports.import_memberships(db, table=table, recorded_at=at, recorded_by=actor.username)
+        counts = {k: v for k, v in result.items() if isinstance(v, int)}
+        audit(db, request, actor, "registry_import", "registry", counts=counts)
         return result
 
     # ---- billing ----
     @app.post("/declarations", status_code=201, tags=["billing"])
     async def post_declaration(
-        db: Db, npp: str = Form(...), period: str = Form(...), file: UploadFile = File(...), user: str = Form("api")
+        request: Request,
+        db: Db,
+        actor: Actor,
+        npp: str = Form(...),
+        period: str = Form(...),
+        file: UploadFile = File(...),
     ) -> dict[str, Any]:
+        actor.allow("declare")
+        in_scope(registry.employer_visible(db, npp=npp, scope=actor.scope, known_at=now()), f"employer with NPP {npp}")
         table = read_table(await file.read(), file.filename or "declaration.csv")
-        return ledger.declare_wages(
-            db, npp=npp, period=_period(period), table=table, recorded_at=now(), recorded_by=user
+        result = ledger.declare_wages(
+            db, npp=npp, period=_period(period), table=table, recorded_at=now(), recorded_by=actor.username
         ).__dict__
+        audit(db, request, actor, "declare_wages", "declaration", key=f"{npp}/{period}", rows=result["rows"])
+        return result
 
     @app.post("/billing-runs", status_code=201, tags=["billing"])
-    def post_run(body: s.RunIn, db: Db) -> dict[str, Any]:
-        return ledger.run_billing(
-            db, period=_period(body.period), maker=body.maker, tree=tree, started_at=now()
+    def post_run(request: Request, body: s.RunIn, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("billing_run")
+        result = ledger.run_billing(
+            db, period=_period(body.period), maker=actor.username, tree=tree, started_at=now()
         ).to_json()
+        audit(db, request, actor, "run_billing", "billing_run", key=str(result["run_id"]), period=body.period)
+        return result
 
     @app.get("/billing-runs", tags=["billing"])
-    def get_runs(db: Db, period: str | None = None) -> list[dict[str, Any]]:
+    def get_runs(db: Db, actor: Actor, period: str | None = None) -> list[dict[str, Any]]:
+        actor.allow("billing_read")
         return ledger.list_runs(db, period=_period(period) if period else None)
 
     @app.get("/billing-runs/{run_id}", tags=["billing"])
-    def get_run(run_id: int, db: Db, limit: int = 1000) -> dict[str, Any]:
-        return ledger.run_report(db, run_id=run_id, limit=limit)
+    def get_run(request: Request, run_id: int, db: Db, actor: Actor, limit: int = 1000) -> dict[str, Any]:
+        actor.allow("billing_read")
+        report = ledger.run_report(db, run_id=run_id, limit=limit, scope=actor.scope, known_at=now())
+        audit(db, request, actor, "read_billing_run", "billing_run", key=str(run_id))
+        return dict(mask(report, actor))
 
     @app.post("/billing-runs/{run_id}/approve", tags=["billing"])
-    def post_approve(run_id: int, body: s.Decision, db: Db) -> dict[str, Any]:
-        return ledger.approve_run(db, run_id=run_id, checker=body.checker, tree=tree, decided_at=now())
+    def post_approve(request: Request, run_id: int, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("billing_decide")
+        result = ledger.approve_run(db, run_id=run_id, checker=actor.username, tree=tree, decided_at=now())
+        audit(db, request, actor, "approve_billing_run", "billing_run", key=str(run_id))
+        return result
 
     @app.post("/billing-runs/{run_id}/reject", tags=["billing"])
-    def post_reject(run_id: int, body: s.Decision, db: Db) -> dict[str, Any]:
-        return ledger.reject_run(db, run_id=run_id, checker=body.checker, decided_at=now())
+    def post_reject(request: Request, run_id: int, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("billing_decide")
+        result = ledger.reject_run(db, run_id=run_id, checker=actor.username, decided_at=now())
+        audit(db, request, actor, "reject_billing_run", "billing_run", key=str(run_id))
+        return result
 
     # ---- payments ----
     @app.post("/payments/imports", status_code=201, tags=["payments"])
-    async def post_payments(db: Db, file: UploadFile = File(...), user: str = Form("api")) -> dict[str, Any]:
+    async def post_payments(request: Request, db: Db, actor: Actor, file: UploadFile = File(...)) -> dict[str, Any]:
+        actor.allow("payment_import")
         table = read_table(await file.read(), file.filename or "payments.csv")
-        return ledger.import_payments(db, table=table, tree=tree, recorded_at=now(), recorded_by=user).to_json()
+        result = ledger.import_payments(
+            db, table=table, tree=tree, recorded_at=now(), recorded_by=actor.username
+        ).to_json()
+        audit(db, request, actor, "import_payments", "payment_file", key=result["file"], posted=result["posted"])
+        return result
 
     @app.post("/payments/{reference}/reverse", tags=["payments"])
-    def post_reverse(reference: str, body: s.ReversalIn, db: Db) -> dict[str, Any]:
-        return ledger.reverse_payment(db, reference=reference, reason=body.reason, tree=tree, recorded_at=now())
+    def post_reverse(request: Request, reference: str, body: s.ReversalIn, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("payment_reverse")
+        result = ledger.reverse_payment(db, reference=reference, reason=body.reason, tree=tree, recorded_at=now())
+        audit(db, request, actor, "reverse_payment", "payment", key=reference, reason=body.reason)
+        return result
 
     @app.get("/accounts/{va_number}", tags=["payments"])
-    def get_statement(va_number: str, db: Db) -> dict[str, Any]:
-        return ledger.statement(db, va_number=va_number)
+    def get_statement(request: Request, va_number: str, db: Db, actor: Actor) -> dict[str, Any]:
+        actor.allow("statement")
+        result = ledger.statement(db, va_number=va_number, scope=actor.scope, known_at=now())
+        audit(db, request, actor, "read_statement", "account", key=va_number)
+        return result
 
     @app.get("/arrears", tags=["payments"])
-    def get_arrears(db: Db, as_of: dt.date | None = None) -> list[dict[str, Any]]:
-        return ledger.arrears(db, as_of=as_of or now().date())
+    def get_arrears(request: Request, db: Db, actor: Actor, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+        actor.allow("arrears")
+        rows = ledger.arrears(db, as_of=as_of or now().date(), scope=actor.scope, known_at=now())
+        audit(db, request, actor, "read_arrears", "account", accounts=len(rows))
+        return rows
 
     @app.get("/active/{period}", tags=["status"])
-    def get_active(period: str, db: Db, cutoff: dt.date | None = None) -> dict[str, Any]:
+    def get_active(period: str, db: Db, actor: Actor, cutoff: dt.date | None = None) -> dict[str, Any]:
+        actor.allow("active_counts")
         return ledger.active_counts(db, period=_period(period), tree=tree, known_at=now(), cutoff=cutoff)
 
     return app

@@ -18,7 +18,6 @@ class EmployerIn(BaseModel):
     labour_intensive: bool = False
     ecosystems: list[str] = []
     npp: str | None = None
-    user: str = "api"
 
 
 class EmployerChange(BaseModel):
@@ -27,7 +26,6 @@ class EmployerChange(BaseModel):
     risk_class: str | None = None
     size_class: str | None = None
     regency_code: str | None = None
-    user: str = "api"
 
 
 class WorkerIn(BaseModel):
@@ -37,7 +35,6 @@ class WorkerIn(BaseModel):
     birth_date: dt.date | None = None
     sex: str | None = None
     regency_code: str | None = None
-    user: str = "api"
 
 
 class SponsorIn(BaseModel):
@@ -76,7 +73,6 @@ class MembershipIn(BaseModel):
     transport: bool = False
     contract_months: int | None = None
     jht_amount: int | None = None
-    user: str = "api"
 
 
 class Correction(BaseModel):
@@ -87,22 +83,15 @@ class Correction(BaseModel):
     programs: list[str] | None = None
     payer_source: str | None = None
     sponsor_code: str | None = None
-    user: str = "api"
 
 
 class ExitIn(BaseModel):
     exit_date: dt.date
     reason: str = Field(description="resignation, dismissal, death, end_of_project, end_of_placement")
-    user: str = "api"
 
 
 class RunIn(BaseModel):
     period: str = Field(description="YYYY-MM")
-    maker: str
-
-
-class Decision(BaseModel):
-    checker: str
 
 
 class ReversalIn(BaseModel):

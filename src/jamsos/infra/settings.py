@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,6 +16,8 @@ class Settings(BaseSettings):
     ``JAMSOS_DATABASE_URL`` selects the operational store (``postgresql://user@host/db`` in
     production); without it jamsos uses the SQLite file ``JAMSOS_DATA_DIR/jamsos.db``.
     ``JAMSOS_CLOCK`` (ISO date-time) fixes the transaction clock, for demos and reproducible runs.
+    ``JAMSOS_SECRET_KEY`` signs web sessions; ``JAMSOS_PSEUDONYM_KEY`` keys the pseudonyms that stand for NIKs in
+    the audit log and the warehouse. Secrets come only from here (environment or ``.env``), never from code.
     ``JAMSOS_WAREHOUSE_DIR`` is the steering warehouse the web pages read; ``JAMSOS_WEB_WARM=0`` skips computing
     its figures at start-up and ``JAMSOS_WEB_CACHE=0`` recomputes them on every request (the benchmark's baseline).
     """
@@ -30,6 +34,21 @@ class Settings(BaseSettings):
     warehouse_dir: Path | None = None
     web_warm: bool = True
     web_cache: bool = True
+    secret_key: SecretStr | None = None
+    pseudonym_key: SecretStr | None = None
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    login_attempts_per_minute: int = 20
+    secure_cookies: bool = False
+
+    def secret(self, name: str) -> bytes:
+        """``secret_key`` or ``pseudonym_key``; when unset, a random key for this process only (sessions end
+        and pseudonyms change at a restart: set both in production)."""
+        value = getattr(self, name)
+        if value is None:
+            value = SecretStr(secrets.token_hex(32))
+            object.__setattr__(self, name, value)
+        return bytes(value.get_secret_value(), "utf-8")
 
     @property
     def effective_database_url(self) -> str:

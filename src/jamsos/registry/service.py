@@ -417,6 +417,32 @@ def _visible(session: Session, table: Any, row_id: int, condition: Any) -> bool:
     return bool(session.scalar(select(exists().where(table.c.id == row_id, condition))))
 
 
+def regency_in_scope(session: Session, *, regency_code: str, scope: d.Scope) -> bool:
+    """Whether a regency belongs to one of the scope's branches (always, for an unlimited scope)."""
+    if scope.everything:
+        return True
+    if scope.branches is None:
+        return False
+    branch = session.scalar(
+        select(t.branch_regency.c.branch_code).where(t.branch_regency.c.regency_code == regency_code)
+    )
+    return branch in scope.branches
+
+
+def worker_visible(session: Session, *, nik: str, scope: d.Scope, known_at: dt.datetime) -> bool:
+    found = session.scalar(select(t.worker.c.id).where(t.worker.c.nik == nik))
+    return found is not None and (
+        scope.everything or _visible(session, t.worker, int(found), worker_condition(scope, known_at))
+    )
+
+
+def employer_visible(session: Session, *, npp: str, scope: d.Scope, known_at: dt.datetime) -> bool:
+    found = session.scalar(select(t.employer.c.id).where(t.employer.c.npp == npp))
+    return found is not None and (
+        scope.everything or _visible(session, t.employer, int(found), employer_condition(scope, known_at))
+    )
+
+
 def account_in_scope(session: Session, *, account_id: int, scope: d.Scope, known_at: dt.datetime) -> bool:
     """Whether the holder of an account (employer, participant or sponsor) is within ``scope``."""
     if scope.everything:
