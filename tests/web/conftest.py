@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from jamsos.auth import service as auth
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
 from jamsos.web.app import create_app
@@ -24,6 +25,18 @@ from tests.conftest import ROOT
 from tests.scenario import Firm, firm
 
 CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "a-long-password"
+# (user, role, scope): one of each role; "budi" is a second administrator (the checker of a billing run).
+USERS: list[tuple[str, str, dict[str, str]]] = [
+    ("admin", "admin", {}),
+    ("budi", "admin", {}),
+    ("pusat", "head_office", {}),
+    ("sulama", "kanwil", {"kanwil": "sulama"}),
+    ("kc", "branch", {"branch": "KC-TERNATE"}),
+    ("medan", "branch", {"branch": "KC-1271"}),
+    ("pemberi", "employer", {}),
+    ("pekerja", "worker", {}),
+]
 CLOCK = dt.datetime(2024, 12, 20, 9, 0)
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -61,8 +74,16 @@ def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, nati
     engine = make_engine(url)
     with unit_of_work(engine) as s:
         f = firm(s, CLOCK, wages=[5_000_000, 4_200_000], first_serial=101)
+        for user, role, scope in USERS:
+            scope = (
+                {"npp": f.npp} if role == "employer" else {"nik": next(iter(f.workers))} if role == "worker" else scope
+            )
+            auth.create_user(s, username=user, password=PASSWORD, role=role, created_at=CLOCK, **scope)
     engine.dispose()
-    app = create_app(Settings(database_url=url), warehouse=warehouse, clock=lambda: CLOCK, warm=False)
+    settings = Settings(
+        database_url=url, secret_key="web-tests", pseudonym_key="web-tests", login_attempts_per_minute=1000
+    )
+    app = create_app(settings, warehouse=warehouse, clock=lambda: CLOCK, warm=False)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -110,6 +131,15 @@ def page(browser: Browser) -> Iterator[Watched]:
     )
     yield Watched(p, problems)
     context.close()
+
+
+def login(page: Page, url: str, user: str) -> None:
+    """Log in through the form, as a user would."""
+    page.goto(url + "/masuk")
+    page.get_by_test_id("username").fill(user)
+    page.get_by_test_id("password").fill(PASSWORD)
+    page.get_by_test_id("login").click()
+    page.wait_for_url(lambda u: "/masuk" not in u)
 
 
 @pytest.fixture(scope="session")

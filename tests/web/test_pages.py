@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 from openpyxl import load_workbook
@@ -19,7 +18,7 @@ from jamsos.planning import targets as tg
 from jamsos.rules.tree import load_parameters
 from jamsos.web.labels import fmt
 from tests.scenario import nik
-from tests.web.conftest import Served, Watched
+from tests.web.conftest import Served, Watched, login
 
 pytestmark = pytest.mark.web
 
@@ -27,24 +26,27 @@ TREE = load_parameters()
 DEC = Period(2023, 12)
 REJECTED = "console error: Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
 
+# (page, who looks at it): steering pages by head office, registration by the branch officer of Ternate.
 PAGES = [
-    "/nasional",
-    "/nasional?lang=en",
-    "/wilayah",
-    "/wilayah?kanwil=sulama",
-    "/cabang/KC-TERNATE",
-    "/ekosistem",
-    "/strategi",
-    "/target",
-    "/dana",
-    "/dana?scenario=pessimistic&lang=en",
-    "/peta",
-    "/ops",
-    "/ops/daftar",
-    "/ops/daftar-pemberi-kerja",
-    "/ops/upah",
-    "/ops/tagihan",
-    "/ops/bayar",
+    ("/nasional", "pusat"),
+    ("/nasional?lang=en", "pusat"),
+    ("/wilayah", "pusat"),
+    ("/wilayah?kanwil=sulama", "sulama"),
+    ("/cabang/KC-TERNATE", "kc"),
+    ("/ekosistem", "pusat"),
+    ("/strategi", "pusat"),
+    ("/target", "pusat"),
+    ("/dana", "pusat"),
+    ("/dana?scenario=pessimistic&lang=en", "pusat"),
+    ("/peta", "pusat"),
+    ("/ops", "kc"),
+    ("/ops/daftar", "kc"),
+    ("/ops/daftar-pemberi-kerja", "kc"),
+    ("/ops/upah", "pemberi"),
+    ("/ops/tagihan", "pusat"),
+    ("/ops/bayar", "pusat"),
+    ("/admin/audit", "admin"),
+    ("/masuk", ""),
 ]
 
 
@@ -57,12 +59,16 @@ def _name(url: str) -> str:
     return url.strip("/").replace("/", "-").replace("?", "-").replace("=", "-").replace("&", "-") or "root"
 
 
-@pytest.mark.parametrize("url", PAGES)
-def test_every_page_loads_without_console_errors(served: Served, page: Watched, shots: Path, url: str) -> None:
+@pytest.mark.parametrize(("url", "user"), PAGES)
+def test_every_page_loads_without_console_errors(
+    served: Served, page: Watched, shots: Path, url: str, user: str
+) -> None:
+    if user:
+        login(page.page, served.url, user)
     response = page.page.goto(served.url + url, wait_until="networkidle")
     assert response is not None and response.status == 200
     assert page.page.locator("main h1").count() == 1
-    if not url.startswith("/ops"):
+    if not url.startswith(("/ops", "/admin", "/masuk")):
         assert (
             "0,001" in page.page.get_by_test_id("scale-note").inner_text()
             or "0.001" in page.page.get_by_test_id("scale-note").inner_text()
@@ -79,6 +85,7 @@ def _rows(page: Watched, table: str) -> list[list[str]]:
 
 
 def test_national_numbers_are_the_kpi_engines(served: Served, page: Watched, wh: Warehouse) -> None:
+    login(page.page, served.url, "pusat")
     n = coverage.snapshot_rows(wh, period=DEC, by=(), tree=TREE)[0]
     page.page.goto(served.url + "/nasional?period=2023-12")
     for key, kind in (("active", "int"), ("registered", "int"), ("active_yoy_pct", "pct"), ("retention_pct", "pct")):
@@ -93,6 +100,7 @@ def test_national_numbers_are_the_kpi_engines(served: Served, page: Watched, wh:
 
 
 def test_regions_and_branch_match(served: Served, page: Watched, wh: Warehouse) -> None:
+    login(page.page, served.url, "pusat")
     kanwil = {r["kanwil_name"]: r["active"] for r in coverage.snapshot_rows(wh, period=DEC, by=("kanwil",), tree=TREE)}
     page.page.goto(served.url + "/wilayah")
     shown = {r[0]: r[1] for r in _rows(page, "kanwil")}
@@ -110,6 +118,7 @@ def test_regions_and_branch_match(served: Served, page: Watched, wh: Warehouse) 
 
 
 def test_targets_map_strategy_and_fund_match(served: Served, page: Watched, wh: Warehouse) -> None:
+    login(page.page, served.url, "pusat")
     report = planning.attainment(wh, tree=TREE)
     page.page.goto(served.url + "/target")
     rows = _rows(page, "target")
@@ -132,6 +141,7 @@ def test_targets_map_strategy_and_fund_match(served: Served, page: Watched, wh: 
 
 
 def test_language_switch_keeps_the_filters(served: Served, page: Watched) -> None:
+    login(page.page, served.url, "pusat")
     page.page.goto(served.url + "/wilayah?period=2023-06&kanwil=sulama")
     page.page.get_by_test_id("lang-switch").click()
     page.page.wait_for_url("**lang=en**")
@@ -143,12 +153,13 @@ def test_language_switch_keeps_the_filters(served: Served, page: Watched) -> Non
     assert "lang=en" in page.page.url
 
 
-def test_tables_download_as_csv_and_xlsx(served: Served) -> None:
-    with urlopen(served.url + "/wilayah?format=csv&table=kanwil") as r:
-        rows = list(csv.reader(io.StringIO(r.read().decode("utf-8-sig"))))
+def test_tables_download_as_csv_and_xlsx(served: Served, page: Watched) -> None:
+    login(page.page, served.url, "pusat")
+    csv_body = page.page.request.get(served.url + "/wilayah?format=csv&table=kanwil").body()
+    rows = list(csv.reader(io.StringIO(csv_body.decode("utf-8-sig"))))
     assert rows[0][0] == "Kanwil" and len(rows) == 12
-    with urlopen(served.url + "/wilayah?format=xlsx&table=kanwil") as r:
-        sheet = load_workbook(io.BytesIO(r.read())).active
+    xlsx_body = page.page.request.get(served.url + "/wilayah?format=xlsx&table=kanwil").body()
+    sheet = load_workbook(io.BytesIO(xlsx_body)).active
     assert sheet is not None
     values = list(sheet.iter_rows(values_only=True))
     assert [list(map(str, v)) for v in values[1:]] == rows[1:]  # the same raw values in both
@@ -157,6 +168,7 @@ def test_tables_download_as_csv_and_xlsx(served: Served) -> None:
 def test_a_worker_registered_through_the_form_appears_in_lookup(served: Served, page: Watched, shots: Path) -> None:
     new = nik(901, female=True)
     p = page.page
+    login(p, served.url, "kc")
     p.goto(served.url + "/ops/daftar")
     p.get_by_test_id("nik").type("82710157", delay=10)
     check = p.get_by_test_id("nik-check")
@@ -193,6 +205,7 @@ def test_a_bad_declaration_file_shows_its_row_errors(
     served: Served, page: Watched, shots: Path, tmp_path: Path
 ) -> None:
     first, second = list(served.firm.workers)
+    login(page.page, served.url, "pemberi")  # the employer declares its own wages
     bad = tmp_path / "upah.csv"
     bad.write_text(f"nik,wage\n{first},5100000\n12345,4000000\n{second},-5\n", encoding="utf-8")
     p = page.page
@@ -217,10 +230,11 @@ def test_a_bad_declaration_file_shows_its_row_errors(
     assert page.problems == [REJECTED]
 
 
-def test_pages_follow_the_warehouse_when_targets_change(served: Served) -> None:
+def test_pages_follow_the_warehouse_when_targets_change(served: Served, page: Watched) -> None:
+    login(page.page, served.url, "pusat")
+
     def target_page() -> str:
-        with urlopen(served.url + "/target") as r:
-            return str(r.read().decode())
+        return page.page.request.get(served.url + "/target").text()
 
     before = target_page()
     assert target_page() == before  # the second request is the kept page
@@ -232,6 +246,7 @@ def test_pages_follow_the_warehouse_when_targets_change(served: Served) -> None:
 
 def test_an_employer_registered_through_the_form_gets_its_npp(served: Served, page: Watched) -> None:
     p = page.page
+    login(p, served.url, "kc")
     p.goto(served.url + "/ops/daftar-pemberi-kerja?lang=en")
     p.get_by_test_id("emp-name").fill("CV Pala Formulir")
     p.get_by_test_id("legal_form").select_option("cv")
@@ -252,23 +267,23 @@ def test_an_employer_registered_through_the_form_gets_its_npp(served: Served, pa
 
 def test_billing_run_exceptions_and_four_eyes_approval(served: Served, page: Watched, shots: Path) -> None:
     p = page.page
+    login(p, served.url, "pusat")
     p.goto(served.url + "/ops/tagihan")
     p.locator("input[name=period]").fill("2024-11")
-    p.locator("input[name=maker]").fill("ani")
     p.get_by_role("button", name="Jalankan penagihan").click()
     p.wait_for_url("**/ops/tagihan/*")
+    run_url = p.url
     assert p.get_by_test_id("run-status").inner_text() == "draft"
-    assert p.get_by_test_id("run-maker").inner_text() == "ani"
+    assert p.get_by_test_id("run-maker").inner_text() == "pusat"  # the logged-in user, not a typed name
     assert int(p.get_by_test_id("run-lines").inner_text()) > 0
     p.screenshot(path=str(shots / "ops-tagihan-run.png"), full_page=True)
-    approve = p.locator("form[action$='/setujui']")
-    approve.locator("input[name=checker]").fill("ani")  # the maker may not check her own run
-    approve.get_by_role("button").click()
+    p.locator("form[action$='/setujui'] button").click()  # the maker may not check her own run
     assert "another person must approve" in p.get_by_test_id("problems").inner_text()
     assert p.get_by_test_id("run-status").inner_text() == "draft"
-    approve = p.locator("form[action$='/setujui']")
-    approve.locator("input[name=checker]").fill("budi")
-    approve.get_by_role("button").click()
+    p.get_by_test_id("logout").click()
+    login(p, served.url, "budi")
+    p.goto(run_url)
+    p.locator("form[action$='/setujui'] button").click()
     p.wait_for_url("**/ops/tagihan/*")
     assert p.get_by_test_id("run-status").inner_text() == "approved"
     assert p.get_by_test_id("run-checker").inner_text() == "budi"
@@ -279,6 +294,7 @@ def test_billing_run_exceptions_and_four_eyes_approval(served: Served, page: Wat
 
 def test_a_payment_file_is_validated_then_posted_once(served: Served, page: Watched, tmp_path: Path) -> None:
     p = page.page
+    login(p, served.url, "pusat")
     bad = tmp_path / "bank-bad.csv"
     bad.write_text(
         f"reference,va_number,amount,paid_on\nWEB001,{served.firm.va},-5,2024-12-10\nWEB002,999,1000,2024-13-01\n",

@@ -50,6 +50,10 @@ EXIT_CODES = {
     "forecast_invalid": 20,
     "target_missing": 21,
     "scenario_invalid": 22,
+    "forbidden": 23,
+    "not_authenticated": 24,
+    "login_failed": 24,
+    "account_locked": 25,
 }
 
 

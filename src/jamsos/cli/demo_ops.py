@@ -4,6 +4,7 @@ embedded store."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import shutil
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from jamsos.auth import service as auth
 from jamsos.i18n.numbers import number, rupiah
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.migrate import upgrade
@@ -103,7 +106,34 @@ def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
         arrears.add_row(kind, *(rupiah(sum(r[b] for r in sub)) for b in ("0-1", "2-3", "4-6", ">6")), number(len(sub)))
     console.print(arrears)
     console.print(f"Warehouse written to {data_dir / 'warehouse'}: {wh.written}")
+    _users(console, engine, pop.niks[0])
     return url
+
+
+# Demo accounts, one per role; the passwords are made anew at every run and printed once.
+DEMO_USERS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("admin", "admin", {}),
+    ("pusat", "head_office", {}),
+    ("sulama", "kanwil", {"kanwil": "sulama"}),
+    ("kc.ternate", "branch", {"branch": "KC-TERNATE"}),
+)
+
+
+def _users(console: Console, engine: Engine, worker_nik: str) -> None:
+    at = dt.datetime(2025, 2, 28, 12)
+    table = Table("User", "Role", "Scope", "Password (this demo run only)")
+    with unit_of_work(engine) as s:
+        employer = registry.worker_profile(s, nik=worker_nik, known_at=at)["memberships"][0]["npp"]
+        users = [
+            *DEMO_USERS,
+            ("pemberi.kerja", "employer", {"npp": employer}),
+            ("pekerja", "worker", {"nik": worker_nik}),
+        ]
+        for name, role, scope in users:
+            password = secrets.token_urlsafe(9)
+            auth.create_user(s, username=name, password=password, role=role, created_at=at, **scope)
+            table.add_row(name, role, ", ".join(scope.values()) or "all", password)
+    console.print(table)
 
 
 def _construction_and_migrants(s: Session, at: dt.datetime, known: set[str]) -> None:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jamsos.cli import demo_ops, ops, plan, steer
+from jamsos.cli import admin, demo_ops, ops, plan, steer
 from jamsos.cli.common import domain_errors, out
 from jamsos.i18n.numbers import percent, rupiah
 from jamsos.infra.settings import load_settings
@@ -359,3 +359,4 @@ def demo(
 ops.register(app)
 steer.register(app)
 plan.register(app)
+admin.register(app)

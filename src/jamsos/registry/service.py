@@ -331,6 +331,14 @@ def worker_of(session: Session, nik: str) -> tuple[int, str, int]:
     return int(row[0]), str(row[1]), int(row[2])
 
 
+def nik_of(session: Session, kpj: str) -> str:
+    """The NIK of a participant number (KPJ)."""
+    found = session.scalar(select(t.worker.c.nik).where(t.worker.c.kpj == kpj))
+    if found is None:
+        raise NotFound(f"no worker with KPJ {kpj}", kpj=kpj)
+    return str(found)
+
+
 def worker_profile(
     session: Session, *, nik: str, known_at: dt.datetime, scope: d.Scope = d.EVERYTHING
 ) -> dict[str, Any]:

@@ -9,19 +9,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
 
 from jamsos.api.app import HTTP_STATUS
 from jamsos.api.app import create_app as create_api
+from jamsos.auth import service as auth
+from jamsos.auth.domain import STAFF
 from jamsos.infra.db import make_engine
 from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import DomainError
 from jamsos.rules.tree import load_parameters
-from jamsos.web import ops, pages
+from jamsos.web import admin, ops, pages, security
 from jamsos.web.labels import lang_of
 from jamsos.web.render import html_error, link
 from jamsos.web.steering import Steering
@@ -55,6 +59,12 @@ def create_app(
     app.state.tree = tree
     app.state.steering = steering
     app.state.clock = clock or ((lambda: fixed) if fixed is not None else None)
+    app.state.now = lambda: app.state.clock() if app.state.clock else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    app.state.pseudonym_key = settings.secret("pseudonym_key")
+    app.state.login_limit = security.RateLimit(settings.login_attempts_per_minute)
+    app.state.login_policy = auth.LoginPolicy(
+        settings.login_max_failures, dt.timedelta(minutes=settings.login_lockout_minutes)
+    )
 
     @app.middleware("http")
     async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -66,6 +76,7 @@ def create_app(
         """A steering page is the same for the same URL and warehouse state: render it once."""
         cacheable = (
             steering is not None
+            and request.session.get("role") in STAFF  # only a logged-in staff member gets a kept page
             and request.method == "GET"
             and request.url.path.startswith(STEERING_PATHS)
             and "format" not in request.query_params
@@ -87,11 +98,14 @@ def create_app(
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
+        if exc.code == "not_authenticated":
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse("/masuk?" + urlencode({"next": target}), status_code=303)
         return html_error(request, STATUS.get(exc.code, 400), str(exc))
 
     @app.get("/", include_in_schema=False)
     def home(request: Request) -> RedirectResponse:
-        return RedirectResponse(link(request, "/nasional"), status_code=307)
+        return RedirectResponse(link(request, "/nasional" if request.session.get("role") in STAFF else "/ops"), 307)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, object]:
@@ -102,8 +116,19 @@ def create_app(
             "warm": None if steering is None else steering.warmed.is_set(),
         }
 
+    app.include_router(security.router)
     app.include_router(pages.router)
     app.include_router(ops.router)
+    app.include_router(admin.router)
+    app.middleware("http")(security.security_headers)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret("secret_key").decode(),
+        session_cookie="jamsos_session",
+        max_age=8 * 3600,
+        same_site="strict",
+        https_only=settings.secure_cookies,
+    )
     static = Path(str(resources.files("jamsos.web").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
     app.mount("/api", create_api(settings, clock=clock))

@@ -4,33 +4,56 @@ billing runs with their exception list and approval, payment imports. Each actio
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from jamsos.infra.db import unit_of_work
+from jamsos.auth import domain as authz
+from jamsos.auth import service as auth
 from jamsos.infra.files import read_table
-from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
+from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
 from jamsos.registry import domain as registry_domain
 from jamsos.registry import service as registry
 from jamsos.web.labels import t
 from jamsos.web.render import TEMPLATES, Page, context, link, page_response
+from jamsos.web.security import Csrf, Db, Who
 from jamsos.web.tables import Column, Table
 
 router = APIRouter(prefix="/ops")
 
 
-def _session(request: Request) -> Iterator[Session]:
-    with unit_of_work(request.app.state.engine) as session:
-        yield session
+def _audit(
+    db: Session,
+    request: Request,
+    who: authz.Principal,
+    action: str,
+    entity: str,
+    *,
+    key: str | None = None,
+    nik: str | None = None,
+    **detail: Any,
+) -> None:
+    """Every change and every read of personal data, a person named by a pseudonym (never the NIK)."""
+    source = f"web:{request.client.host if request.client else '?'}"
+    name = authz.pseudonym(request.app.state.pseudonym_key, nik) if nik else key
+    auth.record(db, actor=who, action=action, entity=entity, at=_now(request), source=source, key=name, detail=detail)
 
 
-Db = Annotated[Session, Depends(_session)]
+def _mask(who: authz.Principal, row: dict[str, Any]) -> dict[str, Any]:
+    if who.unmasked:
+        return row
+    out = dict(row)
+    if out.get("nik"):
+        if out.get("name"):
+            out["name"] = authz.mask_name(out["name"])
+        out["nik"] = authz.mask_nik(out["nik"])
+    if "birth_date" in out:
+        out["birth_date"] = None
+    return out
 
 
 def _now(request: Request) -> dt.datetime:
@@ -67,13 +90,18 @@ def _form_page(
 
 
 @router.get("")
-def lookup(request: Request, db: Db, q: str = "") -> Response:
+def lookup(request: Request, db: Db, who: Who, q: str = "") -> Response:
     lang = request.state.lang
-    rows = registry.search(db, text=q, known_at=_now(request)) if q else []
+    if q:
+        who.allow("search")
+        rows = [_mask(who, r) for r in registry.search(db, text=q, known_at=_now(request), scope=who.scope)]
+        _audit(db, request, who, "search", "registry", results=len(rows))
+    else:
+        rows = []
     for r in rows:
         r["kind_label"] = t(lang, f"kind_{r['kind']}")
         r["id"] = r.get("nik") or r.get("npp")
-        r["href"] = f"/ops/pekerja/{r['nik']}" if r["kind"] == "worker" else f"/ops/pemberi-kerja/{r['npp']}"
+        r["href"] = f"/ops/pekerja/{r['kpj']}" if r["kind"] == "worker" else f"/ops/pemberi-kerja/{r['npp']}"
     table = Table(
         "hasil",
         t(lang, "lookup"),
@@ -89,10 +117,14 @@ def lookup(request: Request, db: Db, q: str = "") -> Response:
     return page_response(request, Page("ops", "ops_lookup.html", tables=[table], extra={"q": q, "searched": bool(q)}))
 
 
-@router.get("/pekerja/{nik}")
-def worker(request: Request, nik: str, db: Db) -> Response:
+@router.get("/pekerja/{number}")
+def worker(request: Request, number: str, db: Db, who: Who) -> Response:
+    """A worker by NIK or KPJ (links use the KPJ, so that a masked NIK never has to be in a URL)."""
+    who.allow("read_worker")
     lang = request.state.lang
-    profile = registry.worker_profile(db, nik=nik, known_at=_now(request))
+    nik = registry.nik_of(db, number) if len(number) == 11 else number
+    profile = _mask(who, registry.worker_profile(db, nik=nik, known_at=_now(request), scope=who.scope))
+    _audit(db, request, who, "read_worker", "worker", nik=nik)
     table = Table(
         "kepesertaan",
         t(lang, "memberships"),
@@ -110,16 +142,18 @@ def worker(request: Request, nik: str, db: Db) -> Response:
 
 
 @router.get("/pemberi-kerja/{npp}")
-def employer(request: Request, npp: str, db: Db) -> Response:
+def employer(request: Request, npp: str, db: Db, who: Who) -> Response:
+    who.allow("read_employer")
     at = _now(request)
-    state = registry.employer_state(db, npp=npp, on=at.date(), known_at=at)
+    state = registry.employer_state(db, npp=npp, on=at.date(), known_at=at, scope=who.scope)
+    _audit(db, request, who, "read_employer", "employer", key=npp)
     skip = {"employer_id", "id", "valid_to", "recorded_to", "recorded_by", "recorded_at"}
     fields = [(k, v) for k, v in state.items() if k not in skip]
     return page_response(request, Page("ops", "ops_record.html", extra={"fields": fields, "title": state.get("name")}))
 
 
 @router.get("/validasi/nik", response_class=HTMLResponse)
-def validate_nik(request: Request, nik: str = "") -> HTMLResponse:
+def validate_nik(request: Request, who: Who, nik: str = "") -> HTMLResponse:
     """The NIK checked as the user types (htmx): shape, date and region by python-stdnum."""
     lang = request.state.lang
     nik = nik.strip()
@@ -140,22 +174,27 @@ def _escape(text: str) -> str:
 
 
 @router.get("/daftar")
-def register_form(request: Request) -> Response:
+def register_form(request: Request, who: Who) -> Response:
+    who.allow("register_worker")
     return _form_page(request, "ops_register.html", values={})
 
 
-@router.post("/daftar")
+@router.post("/daftar", dependencies=[Csrf])
 def register(
     request: Request,
     db: Db,
+    who: Who,
     nik: Annotated[str, Form()],
     name: Annotated[str, Form()],
     valid_from: Annotated[str, Form()],
     regency_code: Annotated[str, Form()] = "",
-    user: Annotated[str, Form()] = "web",
 ) -> Response:
-    values = {"nik": nik, "name": name, "valid_from": valid_from, "regency_code": regency_code, "user": user}
+    who.allow("register_worker")
+    values = {"nik": nik, "name": name, "valid_from": valid_from, "regency_code": regency_code}
     try:
+        regency = regency_code.strip() or nik.strip()[:4]
+        if not registry.regency_in_scope(db, regency_code=regency, scope=who.scope):
+            raise authz.Forbidden(f"regency {regency} is outside your branch")
         try:
             start = dt.date.fromisoformat(valid_from)
         except ValueError:
@@ -168,15 +207,17 @@ def register(
                 valid_from=start,
                 regency_code=regency_code.strip() or None,
                 recorded_at=_now(request),
-                recorded_by=user or "web",
+                recorded_by=who.username,
             )
+            _audit(db, request, who, "register_worker", "worker", nik=nik.strip())
     except DomainError as exc:
         return _form_page(request, "ops_register.html", problems=_problems(exc), values=values)
     return RedirectResponse(link(request, f"/ops?q={nik.strip()}"), status_code=303)
 
 
 @router.get("/daftar-pemberi-kerja")
-def employer_form(request: Request) -> Response:
+def employer_form(request: Request, who: Who) -> Response:
+    who.allow("register_employer")
     return _form_page(request, "ops_employer.html", values={}, **_employer_choices())
 
 
@@ -184,18 +225,19 @@ def _employer_choices() -> dict[str, Any]:
     return {"legal_forms": registry_domain.LEGAL_FORMS, "sizes": ("mikro", "kecil", "menengah", "besar")}
 
 
-@router.post("/daftar-pemberi-kerja")
+@router.post("/daftar-pemberi-kerja", dependencies=[Csrf])
 def register_employer(
     request: Request,
     db: Db,
+    who: Who,
     name: Annotated[str, Form()],
     legal_form: Annotated[str, Form()],
     sector: Annotated[str, Form()],
     size_class: Annotated[str, Form()],
     regency_code: Annotated[str, Form()],
     valid_from: Annotated[str, Form()],
-    user: Annotated[str, Form()] = "web",
 ) -> Response:
+    who.allow("register_employer")
     values = {
         "name": name,
         "legal_form": legal_form,
@@ -203,9 +245,10 @@ def register_employer(
         "size_class": size_class,
         "regency_code": regency_code,
         "valid_from": valid_from,
-        "user": user,
     }
     try:
+        if not registry.regency_in_scope(db, regency_code=regency_code.strip(), scope=who.scope):
+            raise authz.Forbidden(f"regency {regency_code} is outside your branch")
         try:
             start = dt.date.fromisoformat(valid_from)
         except ValueError:
@@ -220,29 +263,34 @@ def register_employer(
                 regency_code=regency_code.strip(),
                 valid_from=start,
                 recorded_at=_now(request),
-                recorded_by=user or "web",
+                recorded_by=who.username,
             )
+            _audit(db, request, who, "register_employer", "employer", key=r.number)
     except DomainError as exc:
         return _form_page(request, "ops_employer.html", problems=_problems(exc), values=values, **_employer_choices())
     return RedirectResponse(link(request, f"/ops/pemberi-kerja/{r.number}"), status_code=303)
 
 
 @router.get("/upah")
-def declare_form(request: Request) -> Response:
-    return _form_page(request, "ops_declare.html", values={})
+def declare_form(request: Request, who: Who) -> Response:
+    who.allow("declare")
+    return _form_page(request, "ops_declare.html", values={"npp": who.npp or ""})
 
 
-@router.post("/upah")
+@router.post("/upah", dependencies=[Csrf])
 async def declare(
     request: Request,
     db: Db,
+    who: Who,
     npp: Annotated[str, Form()],
     period: Annotated[str, Form()],
     file: Annotated[UploadFile, File()],
-    user: Annotated[str, Form()] = "web",
 ) -> Response:
-    values = {"npp": npp, "period": period, "user": user}
+    who.allow("declare")
+    values = {"npp": npp, "period": period}
     try:
+        if not registry.employer_visible(db, npp=npp.strip(), scope=who.scope, known_at=_now(request)):
+            raise NotFound(f"no employer with NPP {npp.strip()}")
         try:
             month = Period.parse(period)
         except ValueError:
@@ -250,15 +298,17 @@ async def declare(
         table = read_table(await file.read(), file.filename or "upah.csv")
         with db.begin_nested():
             result = ledger.declare_wages(
-                db, npp=npp.strip(), period=month, table=table, recorded_at=_now(request), recorded_by=user or "web"
+                db, npp=npp.strip(), period=month, table=table, recorded_at=_now(request), recorded_by=who.username
             )
+            _audit(db, request, who, "declare_wages", "declaration", key=f"{npp.strip()}/{period}", rows=result.rows)
     except DomainError as exc:
         return _form_page(request, "ops_declare.html", problems=_problems(exc), values=values)
     return _form_page(request, "ops_declare.html", values=values, result=result.__dict__)
 
 
 @router.get("/tagihan")
-def runs(request: Request, db: Db) -> Response:
+def runs(request: Request, db: Db, who: Who) -> Response:
+    who.allow("billing_read")
     lang = request.state.lang
     rows = ledger.list_runs(db)
     table = Table(
@@ -276,8 +326,9 @@ def runs(request: Request, db: Db) -> Response:
     return page_response(request, Page("ops", "ops_runs.html", tables=[table], extra={"problems": []}))
 
 
-@router.post("/tagihan")
-def start_run(request: Request, db: Db, period: Annotated[str, Form()], maker: Annotated[str, Form()]) -> Response:
+@router.post("/tagihan", dependencies=[Csrf])
+def start_run(request: Request, db: Db, who: Who, period: Annotated[str, Form()]) -> Response:
+    who.allow("billing_run")
     try:
         try:
             month = Period.parse(period)
@@ -285,18 +336,21 @@ def start_run(request: Request, db: Db, period: Annotated[str, Form()], maker: A
             raise InvalidInput([FieldProblem("period", "must be a month YYYY-MM", value=period)]) from None
         with db.begin_nested():
             run = ledger.run_billing(
-                db, period=month, maker=maker, tree=request.app.state.tree, started_at=_now(request)
+                db, period=month, maker=who.username, tree=request.app.state.tree, started_at=_now(request)
             )
+            _audit(db, request, who, "run_billing", "billing_run", key=str(run.run_id), period=period)
     except DomainError as exc:
         return _form_page(request, "ops_runs.html", problems=_problems(exc))
     return RedirectResponse(link(request, f"/ops/tagihan/{run.to_json()['run_id']}"), status_code=303)
 
 
 @router.get("/tagihan/{run_id}")
-def run_detail(request: Request, run_id: int, db: Db) -> Response:
+def run_detail(request: Request, run_id: int, db: Db, who: Who) -> Response:
+    who.allow("billing_read")
     lang = request.state.lang
-    report = ledger.run_report(db, run_id=run_id)
-    exceptions = report.pop("exception_list")
+    report = ledger.run_report(db, run_id=run_id, scope=who.scope, known_at=_now(request))
+    exceptions = [_mask(who, r) for r in report.pop("exception_list")]
+    _audit(db, request, who, "read_billing_run", "billing_run", key=str(run_id))
     table = Table(
         "pengecualian",
         t(lang, "exceptions"),
@@ -306,21 +360,23 @@ def run_detail(request: Request, run_id: int, db: Db) -> Response:
     return page_response(request, Page("ops", "ops_run.html", tables=[table], extra={"run": report, "problems": []}))
 
 
-@router.post("/tagihan/{run_id}/{decision}")
-def decide(request: Request, run_id: int, decision: str, db: Db, checker: Annotated[str, Form()]) -> Response:
+@router.post("/tagihan/{run_id}/{decision}", dependencies=[Csrf])
+def decide(request: Request, run_id: int, decision: str, db: Db, who: Who) -> Response:
+    who.allow("billing_decide")
     try:
         with db.begin_nested():
             if decision == "setujui":
                 ledger.approve_run(
-                    db, run_id=run_id, checker=checker, tree=request.app.state.tree, decided_at=_now(request)
+                    db, run_id=run_id, checker=who.username, tree=request.app.state.tree, decided_at=_now(request)
                 )
             elif decision == "tolak":
-                ledger.reject_run(db, run_id=run_id, checker=checker, decided_at=_now(request))
+                ledger.reject_run(db, run_id=run_id, checker=who.username, decided_at=_now(request))
             else:
                 raise InvalidInput([FieldProblem("decision", "must be setujui or tolak", value=decision)])
+            _audit(db, request, who, f"{decision}_billing_run", "billing_run", key=str(run_id))
     except DomainError as exc:
         lang = request.state.lang
-        report = ledger.run_report(db, run_id=run_id)
+        report = ledger.run_report(db, run_id=run_id, scope=who.scope, known_at=_now(request))
         exceptions = report.pop("exception_list")
         table = Table("pengecualian", t(lang, "exceptions"), [Column("code"), Column("message")], exceptions)
         problems = _problems(exc)
@@ -335,20 +391,21 @@ def decide(request: Request, run_id: int, decision: str, db: Db, checker: Annota
 
 
 @router.get("/bayar")
-def payments_form(request: Request) -> Response:
+def payments_form(request: Request, who: Who) -> Response:
+    who.allow("payment_import")
     return _form_page(request, "ops_payments.html", values={})
 
 
-@router.post("/bayar")
-async def payments(
-    request: Request, db: Db, file: Annotated[UploadFile, File()], user: Annotated[str, Form()] = "web"
-) -> Response:
+@router.post("/bayar", dependencies=[Csrf])
+async def payments(request: Request, db: Db, who: Who, file: Annotated[UploadFile, File()]) -> Response:
+    who.allow("payment_import")
     try:
         table = read_table(await file.read(), file.filename or "bank.csv")
         with db.begin_nested():
             result = ledger.import_payments(
-                db, table=table, tree=request.app.state.tree, recorded_at=_now(request), recorded_by=user or "web"
+                db, table=table, tree=request.app.state.tree, recorded_at=_now(request), recorded_by=who.username
             )
+            _audit(db, request, who, "import_payments", "payment_file", key=result.file, posted=result.posted)
     except DomainError as exc:
-        return _form_page(request, "ops_payments.html", problems=_problems(exc), values={"user": user})
-    return _form_page(request, "ops_payments.html", values={"user": user}, result=result.to_json())
+        return _form_page(request, "ops_payments.html", problems=_problems(exc), values={})
+    return _form_page(request, "ops_payments.html", values={}, result=result.to_json())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from jamsos.fund.projection import FUNDS
@@ -12,10 +12,16 @@ from jamsos.kernel.errors import NotFound
 from jamsos.kernel.period import Period
 from jamsos.web.labels import ECOSYSTEMS, SEGMENTS, t
 from jamsos.web.render import Page, page_response, province_map
+from jamsos.web.security import Who
 from jamsos.web.steering import FUND_SCENARIOS, Steering
 from jamsos.web.tables import Column, Table
 
-router = APIRouter()
+
+def _staff(who: Who) -> None:
+    who.allow("steering")
+
+
+router = APIRouter(dependencies=[Depends(_staff)])
 
 KPI_COLUMNS = [
     Column("active", "int"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,8 +22,20 @@ from jamsos.web.labels import LANGS, fmt, t
 from jamsos.web.tables import Table
 
 TEMPLATES = Jinja2Templates(directory=str(Path(str(resources.files("jamsos.web").joinpath("templates")))))
-NAV = ("nasional", "wilayah", "ekosistem", "strategi", "target", "dana", "peta", "ops")
-NAV_URLS = {k: f"/{k}" for k in NAV}
+NAV = ("nasional", "wilayah", "ekosistem", "strategi", "target", "dana", "peta", "ops", "admin")
+NAV_URLS = {k: f"/{k}" for k in NAV} | {"admin": "/admin/audit"}
+STAFF_ROLES = ("admin", "head_office", "kanwil", "branch")
+
+
+def _nav_allowed(key: str, role: str | None) -> bool:
+    if role is None:
+        return False
+    if key == "admin":
+        return role == "admin"
+    if key == "ops":
+        return True
+    return role in STAFF_ROLES
+
 
 # ISO 3166-2:ID (the map's ids) → the province codes of the warehouse (python-stdnum's).
 ISO_TO_CODE = {
@@ -79,18 +92,31 @@ def download(table: Table, fmt_name: str, lang: str) -> Response:
     raise NotFound(f"no download format {fmt_name!r}; use csv or xlsx")
 
 
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, made on first use; every form carries it (``security.check_csrf``)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = request.session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
 def context(request: Request, page: Page) -> dict[str, Any]:
     lang = request.state.lang
+    role = request.session.get("role")
     steering = request.app.state.steering
-    periods = steering.periods() if steering is not None and steering.available else []
-    scale = steering.scale if steering is not None and steering.available else None
+    staff = role in STAFF_ROLES
+    periods = steering.periods() if staff and steering is not None and steering.available else []
+    scale = steering.scale if staff and steering is not None and steering.available else None
     return {
         "request": request,
         "lang": lang,
         "other_lang": "en" if lang == "id" else "id",
         "L": lambda key, **kw: t(lang, key, **kw),
         "fmt": lambda value, kind="int": fmt(value, kind, lang),
-        "nav": [(k, link(request, NAV_URLS[k]), k == page.nav) for k in NAV],
+        "nav": [(k, link(request, NAV_URLS[k]), k == page.nav) for k in NAV if _nav_allowed(k, role)],
+        "user": request.session.get("user"),
+        "role": role,
+        "csrf": csrf_token(request),
         "url_with": lambda **kw: url_with(request, **kw),
         "link": lambda path: link(request, path),
         "page": page,
@@ -154,8 +180,7 @@ def province_map(by_code: dict[str, dict[str, Any]], lang: str) -> str:
     text = re.sub(r"\s+", " ", ET.tostring(root, encoding="unicode"))
     edges = [rates[0], *breaks, rates[-1]] if rates else []
     legend = "".join(
-        f'<span class="swatch" style="background:{_PALETTE[i]}"></span>'
-        f"{fmt(edges[i], 'pct', lang)}–{fmt(edges[i + 1], 'pct', lang)} %&nbsp; "
+        f'<span class="swatch swatch-{i}"></span>{fmt(edges[i], "pct", lang)}–{fmt(edges[i + 1], "pct", lang)} %&nbsp; '
         for i in range(len(edges) - 1)
     )
     return text + f'<p class="legend">{legend}</p>'

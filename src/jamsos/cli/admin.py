@@ -1,0 +1,170 @@
+"""Administration commands: users and their roles, API tokens, and the audit log."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from jamsos.auth import service as auth
+from jamsos.cli.common import domain_errors, engine, now, out
+from jamsos.infra.db import unit_of_work
+
+user_app = typer.Typer(help="Users: roles (admin, head_office, kanwil, branch, employer, worker) and scopes.")
+token_app = typer.Typer(help="API tokens (Authorization: Bearer …), shown once and kept only as hashes.")
+audit_app = typer.Typer(help="The audit log: every change and every read of personal data, hash-chained.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(user_app, name="user")
+    app.add_typer(token_app, name="token")
+    app.add_typer(audit_app, name="audit")
+
+
+def _operator() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, head_office, kanwil, branch, employer, worker")],
+    kanwil: Annotated[str | None, typer.Option(help="For a kanwil user: its code, e.g. sulama.")] = None,
+    branch: Annotated[str | None, typer.Option(help="For a branch officer: e.g. KC-TERNATE.")] = None,
+    npp: Annotated[str | None, typer.Option(help="For an employer user: its NPP.")] = None,
+    nik: Annotated[str | None, typer.Option(help="For a worker user: their NIK.")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Create a user (the password is asked for, never given on the command line)."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True)
+    with domain_errors(), unit_of_work(engine()) as s:
+        at = now()
+        auth.create_user(
+            s,
+            username=username,
+            password=password,
+            role=role,
+            created_at=at,
+            kanwil=kanwil,
+            branch=branch,
+            npp=npp,
+            nik=nik,
+        )
+        auth.record(
+            s,
+            actor=_operator(),
+            action="create_user",
+            entity="user",
+            at=at,
+            source="cli",
+            key=username,
+            detail={"role": role},
+        )
+    out.print(f"user {username} ({role}) created", highlight=False)
+
+
+@user_app.command("list")
+def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with domain_errors(), unit_of_work(engine()) as s:
+        rows = auth.list_users(s)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+        return
+    t = Table("user", "role", "kanwil", "branch", "npp", "nik", "active", "locked until")
+    for r in rows:
+        t.add_row(*(str(v) if v is not None else "" for v in r.values()))
+    out.print(t)
+
+
+def _set_active(username: str, active: bool) -> None:
+    with domain_errors(), unit_of_work(engine()) as s:
+        auth.set_active(s, username=username, active=active)
+        action = "unlock_user" if active else "lock_user"
+        auth.record(s, actor=_operator(), action=action, entity="user", at=now(), source="cli", key=username)
+    out.print(f"user {username} {'active' if active else 'locked'}", highlight=False)
+
+
+@user_app.command("lock")
+def user_lock(username: str) -> None:
+    """Lock a user out (sessions and tokens stop working)."""
+    _set_active(username, False)
+
+
+@user_app.command("unlock")
+def user_unlock(username: str) -> None:
+    """Let a user in again (also clears a lockout after wrong passwords)."""
+    _set_active(username, True)
+
+
+@token_app.command("create")
+def token_create(username: str, name: str) -> None:
+    """Create an API token for a user; it is printed once."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        token = auth.create_token(s, username=username, name=name, created_at=now())
+        auth.record(
+            s,
+            actor=_operator(),
+            action="create_token",
+            entity="user",
+            at=now(),
+            source="cli",
+            key=username,
+            detail={"name": name},
+        )
+    sys.stdout.write(token + "\n")
+
+
+@token_app.command("revoke")
+def token_revoke(username: str, name: str) -> None:
+    with domain_errors(), unit_of_work(engine()) as s:
+        n = auth.revoke_token(s, username=username, name=name, at=now())
+        auth.record(
+            s,
+            actor=_operator(),
+            action="revoke_token",
+            entity="user",
+            at=now(),
+            source="cli",
+            key=username,
+            detail={"name": name},
+        )
+    out.print(f"{n} token(s) revoked", highlight=False)
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Recompute the hash chain; exits 1 when an entry was changed or removed."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        check = auth.verify(s)
+    if as_json:
+        sys.stdout.write(json.dumps(check.to_json()) + "\n")
+    elif check.ok:
+        out.print(f"audit log intact: {check.entries} entries", highlight=False)
+    else:
+        out.print(f"[red]audit log broken[/] at entry {check.first_bad_id}: {check.reason}", highlight=False)
+    if not check.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("list")
+def audit_list(limit: Annotated[int, typer.Option()] = 50, actor: Annotated[str | None, typer.Option()] = None) -> None:
+    """The newest entries first."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        rows = auth.entries(s, limit=limit, actor=actor)
+    t = Table("id", "at", "actor", "role", "action", "entity", "key", "source")
+    for r in rows:
+        t.add_row(
+            str(r["id"]),
+            f"{r['at']:%Y-%m-%d %H:%M:%S}",
+            r["actor"],
+            r["role"],
+            r["action"],
+            r["entity"],
+            r["entity_key"] or "",
+            r["source"],
+        )
+    out.print(t)

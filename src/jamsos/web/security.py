@@ -1,0 +1,162 @@
+"""Logging in and out, who the request is (from the signed session cookie), CSRF tokens on every form,
+login rate limiting, and the security headers of every answer."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from jamsos.auth import domain as authz
+from jamsos.auth import service as auth
+from jamsos.infra.db import unit_of_work
+from jamsos.kernel.errors import DomainError
+from jamsos.web.render import TEMPLATES, Page, context
+
+router = APIRouter()
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class TooManyAttempts(DomainError):
+    code = "too_many_attempts"
+
+
+class CsrfFailed(DomainError):
+    code = "forbidden"
+
+
+async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    response = await call_next(request)
+    h = response.headers
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("Referrer-Policy", "same-origin")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if not request.url.path.startswith("/api"):  # FastAPI's own /api/docs page loads Swagger from a CDN
+        h.setdefault("Content-Security-Policy", CSP)
+    if request.url.path.startswith(("/ops", "/admin")):
+        h["Cache-Control"] = "no-store"  # pages with personal data stay out of caches
+    return response
+
+
+async def check_csrf(request: Request) -> None:
+    """Every form posted to the web app carries the session's CSRF token (a form from another site cannot)."""
+    form = await request.form()
+    sent = form.get("csrf")
+    if not isinstance(sent, str) or not secrets.compare_digest(sent, request.session.get("csrf", "")):
+        raise CsrfFailed("the form has expired or did not come from this site; reload the page and try again")
+
+
+Csrf = Depends(check_csrf)
+
+
+def _session(request: Request) -> Any:
+    with unit_of_work(request.app.state.engine) as session:
+        yield session
+
+
+Db = Annotated[Session, Depends(_session)]
+
+
+def principal(request: Request, db: Db) -> authz.Principal:
+    """The logged-in user (re-read each request, so a locked account stops at once)."""
+    username = request.session.get("user")
+    if not username:
+        raise authz.NotAuthenticated("log in first")
+    try:
+        return auth.principal(db, username)
+    except authz.NotAuthenticated:
+        request.session.clear()
+        raise
+
+
+Who = Annotated[authz.Principal, Depends(principal)]
+
+
+class RateLimit:
+    """At most ``per_minute`` login attempts per client address in any 60 seconds (kept in memory)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and now - hits[0] > 60:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                raise TooManyAttempts("too many login attempts from this address; wait a minute")
+            hits.append(now)
+
+
+def landing(p: authz.Principal) -> str:
+    if p.may("steering"):
+        return "/nasional"
+    if p.role == "worker" and p.nik:
+        return f"/ops/pekerja/{p.nik}"
+    if p.role == "employer" and p.npp:
+        return f"/ops/pemberi-kerja/{p.npp}"
+    return "/ops"
+
+
+def _login_page(request: Request, message: str = "", status: int = 200, next_url: str = "") -> Response:
+    page = Page("", "login.html", extra={"message": message, "next": next_url})
+    return TEMPLATES.TemplateResponse(request, "login.html", context(request, page), status_code=status)
+
+
+@router.get("/masuk")
+def login_form(request: Request, next: str = "") -> Response:
+    return _login_page(request, next_url=next)
+
+
+@router.post("/masuk", dependencies=[Csrf])
+def login(
+    request: Request,
+    db: Db,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    app = request.app
+    source = f"web:{request.client.host if request.client else '?'}"
+    app.state.login_limit.check(source)
+    try:  # a wrong password's count is kept: the transaction still commits
+        who = auth.authenticate(
+            db, username=username, password=password, at=app.state.now(), policy=app.state.login_policy
+        )
+    except (authz.LoginFailed, authz.AccountLocked) as exc:
+        auth.record(
+            db,
+            actor="anonymous",
+            action="login_failed",
+            entity="user",
+            at=app.state.now(),
+            source=source,
+            key=username[:60],
+        )
+        return _login_page(request, str(exc), 401 if isinstance(exc, authz.LoginFailed) else 423, next)
+    request.session.clear()  # a new session at login
+    request.session.update(user=who.username, role=who.role, csrf=secrets.token_urlsafe(32))
+    auth.record(db, actor=who, action="login", entity="user", at=app.state.now(), source=source, key=who.username)
+    target = next if next.startswith("/") and not next.startswith("//") else landing(who)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/keluar", dependencies=[Csrf])
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/masuk", status_code=303)
