@@ -54,6 +54,7 @@ EXIT_CODES = {
     "not_authenticated": 24,
     "login_failed": 24,
     "account_locked": 25,
+    "backup_failed": 26,
 }
 
 

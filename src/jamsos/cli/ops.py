@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from jamsos.auth import service as auth
 from jamsos.cli.common import day, domain_errors, engine, now, out, period, settings, tree
 from jamsos.i18n.numbers import number, rupiah
+from jamsos.infra import backup
 from jamsos.infra.db import unit_of_work
 from jamsos.infra.files import read_path
 from jamsos.infra.migrate import current_revision, upgrade
@@ -72,6 +74,33 @@ def db_upgrade() -> None:
         eng = engine(check_schema=False)
         upgrade(eng)
         out.print(f"schema at revision {current_revision(eng)} ({eng.url.render_as_string(hide_password=True)})")
+
+
+@db_app.command("backup")
+def db_backup(file: Annotated[Path, typer.Argument(help="Where to write the backup.")]) -> None:
+    """Back up the store while it runs: SQLite's online backup, or pg_dump (custom format)."""
+    with domain_errors():
+        r = backup.backup(settings().effective_database_url, file)
+    out.print(f"backup written: {r.path} ({r.bytes:,} bytes, {r.kind})", highlight=False)
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A backup made by jamsos db backup.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the store's data is replaced.")] = False,
+) -> None:
+    """Replace the store with a backup (SQLite backup API, or pg_restore --clean), then check the audit chain."""
+    if not yes:
+        out.print("this replaces every row of the store; add --yes to confirm", highlight=False)
+        raise typer.Exit(2)
+    with domain_errors():
+        url = settings().effective_database_url
+        backup.restore(url, file)
+        with unit_of_work(engine()) as s:
+            check = auth.verify(s)
+    out.print(f"restored from {file}; audit log: {check.entries} entries, intact: {check.ok}", highlight=False)
+    if not check.ok:
+        raise typer.Exit(1)
 
 
 @reference_app.command("load")

@@ -1,0 +1,67 @@
+"""Backup and restore of the store, on SQLite (online backup API) and PostgreSQL (pg_dump / pg_restore)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from tests.conftest import Clock
+from tests.scenario import firm, nik
+
+from jamsos.auth import service as auth
+from jamsos.infra import backup
+from jamsos.infra.db import make_engine, unit_of_work
+from jamsos.registry import service as reg
+from jamsos.registry import tables as rt
+
+pytestmark = pytest.mark.integration
+
+
+def _workers(url: str) -> int:
+    engine = make_engine(url)
+    with unit_of_work(engine) as s:
+        n = int(s.scalar(select(func.count()).select_from(rt.worker)) or 0)
+    engine.dispose()
+    return n
+
+
+def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock: Clock, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    with unit_of_work(engine) as s:
+        firm(s, clock(), wages=[5_000_000, 4_000_000])
+        auth.record(s, actor="test", action="setup", entity="store", at=clock(), source="test")
+    engine.dispose()
+    result = backup.backup(db_url, tmp_path / "store.backup")
+    assert result.bytes > 0 and Path(result.path).exists()
+
+    engine = make_engine(db_url)
+    with unit_of_work(engine) as s:  # after the backup: more workers, another audit entry
+        reg.register_worker(s, nik=nik(50), name="Later", valid_from=dt.date(2024, 6, 1), recorded_at=clock())
+        auth.record(s, actor="test", action="later", entity="store", at=clock(), source="test")
+    engine.dispose()
+    assert _workers(db_url) == 3
+
+    backup.restore(db_url, tmp_path / "store.backup")
+    assert _workers(db_url) == 2
+    engine = make_engine(db_url)
+    with unit_of_work(engine) as s:
+        check = auth.verify(s)
+        assert check.ok and check.entries == 1  # the chain as it was, intact
+        reg.register_worker(s, nik=nik(51), name="After restore", valid_from=dt.date(2024, 6, 1), recorded_at=clock())
+    engine.dispose()
+
+
+def test_a_broken_backup_is_refused_and_the_store_kept(db_url: str, clock: Clock, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    with unit_of_work(engine) as s:
+        firm(s, clock(), wages=[5_000_000])
+    engine.dispose()
+    junk = tmp_path / "junk.backup"
+    junk.write_bytes(b"this is not a backup")
+    with pytest.raises(backup.BackupFailed):
+        backup.restore(db_url, junk)
+    assert _workers(db_url) == 1
+    with pytest.raises(backup.BackupFailed):
+        backup.restore(db_url, tmp_path / "missing.backup")
