@@ -270,3 +270,10 @@ def test_a_decomposition_by_ecosystem_stores_unit_totals_and_named_ecosystems(tm
         tg.decompose(
             national_target=200, cells=cs, employed={}, as_of=Period(2023, 12), period=Period(2024, 12), to="province"
         ).targets(None, "x")
+
+
+def test_a_year_out_of_range_is_a_named_problem() -> None:
+    # found by the parser fuzz test: "1000" used to escape as a bare ValueError
+    with pytest.raises(InvalidInput) as caught:
+        tg.parse_targets([(2, {"period": "1000", "level": "national", "value": "5"})])
+    assert [(p.row, p.field) for p in caught.value.problems] == [(2, "period")]

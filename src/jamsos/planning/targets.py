@@ -117,9 +117,9 @@ def parse_targets(
 
 
 def _period(text: str, row: int, problems: list[FieldProblem]) -> Period | None:
-    if text.isdigit() and len(text) == 4:
-        return Period(int(text), 12)  # a year means its December
     try:
+        if text.isdigit() and len(text) == 4:
+            return Period(int(text), 12)  # a year means its December
         return Period.parse(text)
     except ValueError:
         problems.append(FieldProblem("period", "must be a month YYYY-MM or a year YYYY", row=row, value=text))
