@@ -55,6 +55,7 @@ EXIT_CODES = {
     "login_failed": 24,
     "account_locked": 25,
     "backup_failed": 26,
+    "export_failed": 27,
 }
 
 

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from jamsos.infra.bulk import fetch_arrow
+from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
 from jamsos.registry import service as registry
@@ -55,15 +56,32 @@ def _load_state(directory: Path) -> dict[str, Any]:
 
 def _save_state(directory: Path, state: dict[str, Any]) -> None:
     tmp = directory / (STATE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-    os.replace(tmp, directory / STATE)
+    try:
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+        os.replace(tmp, directory / STATE)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ExportFailed(f"could not record the export in {directory / STATE}: {exc.strerror or exc}") from exc
+
+
+class ExportFailed(DomainError):
+    code = "export_failed"
 
 
 def _write(table: pa.Table, path: Path) -> None:
+    """Write a part file under a temporary name and move it into place: a reader never sees half a file.
+    A failed write (a full disk) removes the temporary file and says which file could not be written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror or str(exc)
+        raise ExportFailed(
+            f"could not write {path}: {reason}; nothing after the last complete export is recorded, run it again"
+        ) from exc
 
 
 def export(
