@@ -105,7 +105,7 @@ def _period(text: str) -> Period:
 
 def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> FastAPI:
     """Build the app for one store and parameter tree. ``clock`` gives transaction time (UTC)."""
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, **settings.pool_options())
     tree = load_parameters(settings.rules_dir)
     fixed = settings.clock
 

@@ -40,6 +40,21 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = 15
     login_attempts_per_minute: int = 20
     secure_cookies: bool = False
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout: int = 120
+
+    def pool_options(self) -> dict[str, int]:
+        """Connection-pool sizes for a server store (PostgreSQL): 20 connections per process (two workers stay
+        under the default max_connections); a request waits up to 120 s for one rather than failing. SQLite
+        needs none."""
+        if self.effective_database_url.startswith("sqlite"):
+            return {}
+        return {
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_max_overflow,
+            "pool_timeout": self.db_pool_timeout,
+        }
 
     def secret(self, name: str) -> bytes:
         """``secret_key`` or ``pseudonym_key``; when unset, a random key for this process only (sessions end

@@ -203,7 +203,7 @@ def employer_state(
 ) -> dict[str, Any]:
     """An employer's state on ``on``; an employer outside ``scope`` is not found (as if absent)."""
     employer_id = employer_id_of(session, npp)
-    if not scope.everything and not _visible(session, t.employer, employer_id, employer_condition(scope, known_at)):
+    if not _employer_seen(session, employer_id, scope, known_at):
         raise NotFound(f"no employer with NPP {npp}", npp=npp)
     v = versions_as_of(t.employer_version, "employer_id", on, known_at)
     row = session.execute(select(v).where(v.c.employer_id == employer_id)).mappings().first()
@@ -344,7 +344,7 @@ def worker_profile(
 ) -> dict[str, Any]:
     """A worker's record and memberships; a worker outside ``scope`` is not found (as if absent)."""
     worker_id, kpj, _ = worker_of(session, nik)
-    if not scope.everything and not _visible(session, t.worker, worker_id, worker_condition(scope, known_at)):
+    if not _worker_seen(session, worker_id, scope, known_at):
         raise NotFound(f"no worker with NIK {nik}", nik=nik)
     v = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
     state = session.execute(select(v).where(v.c.worker_id == worker_id)).mappings().first()
@@ -425,6 +425,38 @@ def _visible(session: Session, table: Any, row_id: int, condition: Any) -> bool:
     return bool(session.scalar(select(exists().where(table.c.id == row_id, condition))))
 
 
+def _worker_seen(session: Session, worker_id: int, scope: d.Scope, known_at: dt.datetime) -> bool:
+    """``worker_condition`` for one worker, as direct lookups by the worker's id (each filter is on the
+    key the version subqueries are partitioned by, so the database reads only this worker's rows)."""
+    if scope.everything:
+        return True
+    if scope.branches is None:
+        return _visible(session, t.worker, worker_id, worker_condition(scope, known_at))
+    wv = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
+    regency = session.scalar(select(wv.c.regency_code).where(wv.c.worker_id == worker_id))
+    br = t.branch_regency
+    if (
+        regency is not None
+        and session.scalar(select(br.c.branch_code).where(br.c.regency_code == regency)) in scope.branches
+    ):
+        return True
+    employers = session.scalars(
+        select(t.membership.c.employer_id).where(
+            t.membership.c.worker_id == worker_id, t.membership.c.employer_id.is_not(None)
+        )
+    ).all()
+    return any(_employer_seen(session, int(e), scope, known_at) for e in set(employers))
+
+
+def _employer_seen(session: Session, employer_id: int, scope: d.Scope, known_at: dt.datetime) -> bool:
+    if scope.everything:
+        return True
+    if scope.branches is None:
+        return _visible(session, t.employer, employer_id, employer_condition(scope, known_at))
+    ev = versions_as_of(t.employer_version, "employer_id", known_at.date(), known_at)
+    return session.scalar(select(ev.c.branch_code).where(ev.c.employer_id == employer_id)) in scope.branches
+
+
 def regency_in_scope(session: Session, *, regency_code: str, scope: d.Scope) -> bool:
     """Whether a regency belongs to one of the scope's branches (always, for an unlimited scope)."""
     if scope.everything:
@@ -439,16 +471,12 @@ def regency_in_scope(session: Session, *, regency_code: str, scope: d.Scope) -> 
 
 def worker_visible(session: Session, *, nik: str, scope: d.Scope, known_at: dt.datetime) -> bool:
     found = session.scalar(select(t.worker.c.id).where(t.worker.c.nik == nik))
-    return found is not None and (
-        scope.everything or _visible(session, t.worker, int(found), worker_condition(scope, known_at))
-    )
+    return found is not None and _worker_seen(session, int(found), scope, known_at)
 
 
 def employer_visible(session: Session, *, npp: str, scope: d.Scope, known_at: dt.datetime) -> bool:
     found = session.scalar(select(t.employer.c.id).where(t.employer.c.npp == npp))
-    return found is not None and (
-        scope.everything or _visible(session, t.employer, int(found), employer_condition(scope, known_at))
-    )
+    return found is not None and _employer_seen(session, int(found), scope, known_at)
 
 
 def account_in_scope(session: Session, *, account_id: int, scope: d.Scope, known_at: dt.datetime) -> bool:
@@ -458,10 +486,10 @@ def account_in_scope(session: Session, *, account_id: int, scope: d.Scope, known
     w, e, sp = t.worker, t.employer, t.sponsor
     worker_id = session.scalar(select(w.c.id).where(w.c.account_id == account_id))
     if worker_id is not None:
-        return _visible(session, w, int(worker_id), worker_condition(scope, known_at))
+        return _worker_seen(session, int(worker_id), scope, known_at)
     employer = session.scalar(select(e.c.id).where(e.c.account_id == account_id))
     if employer is not None:
-        return _visible(session, e, int(employer), employer_condition(scope, known_at))
+        return _employer_seen(session, int(employer), scope, known_at)
     regency = session.scalar(select(sp.c.regency_code).where(sp.c.account_id == account_id))
     if scope.branches is None or regency is None:
         return False
@@ -482,7 +510,7 @@ def membership_in_scope(session: Session, *, membership_id: int, scope: d.Scope,
         return False
     if scope.npp is not None:
         return bool(row.npp == scope.npp)
-    return _visible(session, t.worker, int(row.worker_id), worker_condition(scope, known_at))
+    return _worker_seen(session, int(row.worker_id), scope, known_at)
 
 
 def search(

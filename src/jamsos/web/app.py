@@ -55,7 +55,7 @@ def create_app(
         yield
 
     app = FastAPI(title="jamsos", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.state.engine = make_engine(settings.effective_database_url)
+    app.state.engine = make_engine(settings.effective_database_url, **settings.pool_options())
     app.state.tree = tree
     app.state.steering = steering
     app.state.clock = clock or ((lambda: fixed) if fixed is not None else None)
