@@ -41,6 +41,7 @@ def _audit(
     source = f"web:{request.client.host if request.client else '?'}"
     name = authz.pseudonym(request.app.state.pseudonym_key, nik) if nik else key
     auth.record(db, actor=who, action=action, entity=entity, at=_now(request), source=source, key=name, detail=detail)
+    db.commit()  # the request's last write: release the audit chain's head now (see api.app.audit)
 
 
 def _mask(who: authz.Principal, row: dict[str, Any]) -> dict[str, Any]:
@@ -209,9 +210,9 @@ def register(
                 recorded_at=_now(request),
                 recorded_by=who.username,
             )
-            _audit(db, request, who, "register_worker", "worker", nik=nik.strip())
     except DomainError as exc:
         return _form_page(request, "ops_register.html", problems=_problems(exc), values=values)
+    _audit(db, request, who, "register_worker", "worker", nik=nik.strip())
     return RedirectResponse(link(request, f"/ops?q={nik.strip()}"), status_code=303)
 
 
@@ -265,9 +266,9 @@ def register_employer(
                 recorded_at=_now(request),
                 recorded_by=who.username,
             )
-            _audit(db, request, who, "register_employer", "employer", key=r.number)
     except DomainError as exc:
         return _form_page(request, "ops_employer.html", problems=_problems(exc), values=values, **_employer_choices())
+    _audit(db, request, who, "register_employer", "employer", key=r.number)
     return RedirectResponse(link(request, f"/ops/pemberi-kerja/{r.number}"), status_code=303)
 
 
@@ -300,9 +301,9 @@ async def declare(
             result = ledger.declare_wages(
                 db, npp=npp.strip(), period=month, table=table, recorded_at=_now(request), recorded_by=who.username
             )
-            _audit(db, request, who, "declare_wages", "declaration", key=f"{npp.strip()}/{period}", rows=result.rows)
     except DomainError as exc:
         return _form_page(request, "ops_declare.html", problems=_problems(exc), values=values)
+    _audit(db, request, who, "declare_wages", "declaration", key=f"{npp.strip()}/{period}", rows=result.rows)
     return _form_page(request, "ops_declare.html", values=values, result=result.__dict__)
 
 
@@ -338,9 +339,9 @@ def start_run(request: Request, db: Db, who: Who, period: Annotated[str, Form()]
             run = ledger.run_billing(
                 db, period=month, maker=who.username, tree=request.app.state.tree, started_at=_now(request)
             )
-            _audit(db, request, who, "run_billing", "billing_run", key=str(run.run_id), period=period)
     except DomainError as exc:
         return _form_page(request, "ops_runs.html", problems=_problems(exc))
+    _audit(db, request, who, "run_billing", "billing_run", key=str(run.run_id), period=period)
     return RedirectResponse(link(request, f"/ops/tagihan/{run.to_json()['run_id']}"), status_code=303)
 
 
@@ -373,7 +374,6 @@ def decide(request: Request, run_id: int, decision: str, db: Db, who: Who) -> Re
                 ledger.reject_run(db, run_id=run_id, checker=who.username, decided_at=_now(request))
             else:
                 raise InvalidInput([FieldProblem("decision", "must be setujui or tolak", value=decision)])
-            _audit(db, request, who, f"{decision}_billing_run", "billing_run", key=str(run_id))
     except DomainError as exc:
         lang = request.state.lang
         report = ledger.run_report(db, run_id=run_id, scope=who.scope, known_at=_now(request))
@@ -387,6 +387,7 @@ def decide(request: Request, run_id: int, decision: str, db: Db, who: Who) -> Re
             extra={"run": report, "problems": problems},
         )
         return TEMPLATES.TemplateResponse(request, "ops_run.html", context(request, page), status_code=409)
+    _audit(db, request, who, f"{decision}_billing_run", "billing_run", key=str(run_id))
     return RedirectResponse(link(request, f"/ops/tagihan/{run_id}"), status_code=303)
 
 
@@ -405,7 +406,7 @@ async def payments(request: Request, db: Db, who: Who, file: Annotated[UploadFil
             result = ledger.import_payments(
                 db, table=table, tree=request.app.state.tree, recorded_at=_now(request), recorded_by=who.username
             )
-            _audit(db, request, who, "import_payments", "payment_file", key=result.file, posted=result.posted)
     except DomainError as exc:
         return _form_page(request, "ops_payments.html", problems=_problems(exc), values={})
+    _audit(db, request, who, "import_payments", "payment_file", key=result.file, posted=result.posted)
     return _form_page(request, "ops_payments.html", values={}, result=result.to_json())
