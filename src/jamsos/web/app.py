@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlencode
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -50,6 +51,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = settings.pool_options()
+        if pool:
+            # No more request threads than pooled connections: a thread never waits for a connection held by
+            # a request that waits for a thread (under load that wait is a deadlock).
+            limiter = anyio.to_thread.current_default_thread_limiter()
+            limiter.total_tokens = min(limiter.total_tokens, pool["pool_size"] + pool["max_overflow"])
         if (settings.web_warm if warm is None else warm) and steering is not None and steering.available:
             threading.Thread(target=steering.warm, name="jamsos-warm", daemon=True).start()
         yield
