@@ -69,13 +69,15 @@ def _session(request: Request) -> Any:
 Db = Annotated[Session, Depends(_session)]
 
 
-def principal(request: Request, db: Db) -> authz.Principal:
-    """The logged-in user (re-read each request, so a locked account stops at once)."""
+def principal(request: Request) -> authz.Principal:
+    """The logged-in user (re-read each request, so a locked account stops at once), on a connection of its
+    own returned at once (see ``api.app._actor``)."""
     username = request.session.get("user")
     if not username:
         raise authz.NotAuthenticated("log in first")
     try:
-        return auth.principal(db, username)
+        with unit_of_work(request.app.state.engine) as session:
+            return auth.principal(session, username)
     except authz.NotAuthenticated:
         request.session.clear()
         raise
