@@ -52,9 +52,14 @@ def setup(url: str, workers: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     with unit_of_work(engine) as s:
         reference.load_reference(s)
-        imports.import_employers(s, table=pop.employers, recorded_at=at, recorded_by="bench")
-        imports.import_workers(s, table=pop.workers, recorded_at=at, recorded_by="bench")
-        imports.import_memberships(s, table=pop.memberships, recorded_at=at, recorded_by="bench")
+        imports.import_files(
+            s,
+            employers=pop.employers,
+            workers=pop.workers,
+            memberships=pop.memberships,
+            recorded_at=at,
+            recorded_by="bench",
+        )
     load_s = time.perf_counter() - t0
     tokens = []
     with unit_of_work(engine) as s:

@@ -50,9 +50,14 @@ def phase_setup(url: str, memberships: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     with unit_of_work(engine) as s:
         reference.load_reference(s)
-        imports.import_employers(s, table=pop.employers, recorded_at=at, recorded_by="bench")
-        imports.import_workers(s, table=pop.workers, recorded_at=at, recorded_by="bench")
-        imports.import_memberships(s, table=pop.memberships, recorded_at=at, recorded_by="bench")
+        imports.import_files(
+            s,
+            employers=pop.employers,
+            workers=pop.workers,
+            memberships=pop.memberships,
+            recorded_at=at,
+            recorded_by="bench",
+        )
     return {"registry_import_s": round(time.perf_counter() - t0, 1), "memberships": memberships}
 
 

@@ -45,9 +45,14 @@ def _populate(url: str, workers: int = 4000) -> None:
             regencies=["8271", "8272", "8204"], employers=60, pu_workers=workers, bpu_workers=workers // 3,
             start=dt.date(2024, 6, 1), seed=3,
         )  # fmt: skip
-        imports.import_employers(s, table=pop.employers, recorded_at=AT, recorded_by="t")
-        imports.import_workers(s, table=pop.workers, recorded_at=AT, recorded_by="t")
-        imports.import_memberships(s, table=pop.memberships, recorded_at=AT, recorded_by="t")
+        imports.import_files(
+            s,
+            employers=pop.employers,
+            workers=pop.workers,
+            memberships=pop.memberships,
+            recorded_at=AT,
+            recorded_by="t",
+        )
     engine.dispose()
 
 

@@ -46,9 +46,14 @@ def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
         pop = population(
             regencies=REGENCIES, employers=150, pu_workers=2400, bpu_workers=1200, start=dt.date(2024, 6, 1), seed=7
         )
-        imports.import_employers(s, table=pop.employers, recorded_at=at, recorded_by="demo")
-        imports.import_workers(s, table=pop.workers, recorded_at=at, recorded_by="demo")
-        imports.import_memberships(s, table=pop.memberships, recorded_at=at, recorded_by="demo")
+        imports.import_files(
+            s,
+            employers=pop.employers,
+            workers=pop.workers,
+            memberships=pop.memberships,
+            recorded_at=at,
+            recorded_by="demo",
+        )
         registry.register_sponsor(
             s, code="APBD-8271", name="Pemkot Ternate", payer_source="apbd", regency_code="8271", recorded_at=at
         )

@@ -410,3 +410,18 @@ def _bump_ids(session: Session) -> None:
         session.execute(
             text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT COALESCE(MAX(id), 1) FROM {name}))")
         )
+
+
+def import_files(
+    session: Session,
+    *,
+    employers: TableFile,
+    workers: TableFile,
+    memberships: TableFile,
+    recorded_at: dt.datetime,
+    recorded_by: str,
+) -> dict[str, Any]:
+    """Employers, then workers, then their memberships (each validated whole), in one transaction."""
+    done = import_employers(session, table=employers, recorded_at=recorded_at, recorded_by=recorded_by)
+    done |= import_workers(session, table=workers, recorded_at=recorded_at, recorded_by=recorded_by)
+    return done | import_memberships(session, table=memberships, recorded_at=recorded_at, recorded_by=recorded_by)
