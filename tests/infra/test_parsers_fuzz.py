@@ -197,3 +197,9 @@ def test_forecast_series_files(tmp_path: Path, data: bytes) -> None:
         forecast(rows, until=Period(2030, 12))
     except ForecastError as exc:
         rejected_well(exc)
+
+
+@pytest.mark.parametrize("data", [b"a,b\nx\ry,1\n", b"a,b\n1,\x00\n"])
+def test_awkward_bytes_found_by_the_fuzzer_are_read_or_refused(data: bytes) -> None:
+    # a bare carriage return inside a row used to escape as a csv.Error
+    parse(data)

@@ -39,7 +39,10 @@ def read_table(data: bytes, name: str) -> TableFile:
             raise InvalidInput([FieldProblem("file", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]) from None
         sample = text[:4096]
         delimiter = ";" if sample.count(";") > sample.count(",") else ","
-        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        except csv.Error as exc:  # e.g. a NUL byte, or a bare carriage return (found by the parser fuzz test)
+            raise InvalidInput([FieldProblem("file", f"not a readable CSV file: {exc}")]) from None
     if not rows:
         raise InvalidInput([FieldProblem("file", "the file is empty")])
     header = tuple(h.strip().lower() for h in rows[0])
