@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from jamsos.kernel.errors import DomainError
-from jamsos.registry.domain import EVERYTHING, Scope
+from jamsos.registry.domain import Scope
 
 ROLES = ("admin", "head_office", "kanwil", "branch", "employer", "worker")
 STAFF = ("admin", "head_office", "kanwil", "branch")
@@ -93,9 +93,6 @@ class Principal:
     @property
     def unmasked(self) -> bool:
         return self.role in UNMASKED
-
-
-SYSTEM = Principal("system", "admin", EVERYTHING)
 
 
 _hasher = PasswordHasher()

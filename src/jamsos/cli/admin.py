@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from jamsos.auth import service as auth
 from jamsos.cli.common import domain_errors, engine, now, out
@@ -25,8 +26,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
-def _operator() -> str:
-    return f"cli:{getpass.getuser()}"
+def _record(session: Session, action: str, username: str, detail: dict[str, str] | None = None) -> None:
+    """The audit entry of an administration command, by the operating-system user who ran it."""
+    actor = f"cli:{getpass.getuser()}"
+    auth.record(session, actor=actor, action=action, entity="user", at=now(), source="cli", key=username, detail=detail)
 
 
 @user_app.command("add")
@@ -54,16 +57,7 @@ def user_add(
             npp=npp,
             nik=nik,
         )
-        auth.record(
-            s,
-            actor=_operator(),
-            action="create_user",
-            entity="user",
-            at=at,
-            source="cli",
-            key=username,
-            detail={"role": role},
-        )
+        _record(s, "create_user", username, {"role": role})
     out.print(f"user {username} ({role}) created", highlight=False)
 
 
@@ -84,7 +78,7 @@ def _set_active(username: str, active: bool) -> None:
     with domain_errors(), unit_of_work(engine()) as s:
         auth.set_active(s, username=username, active=active)
         action = "unlock_user" if active else "lock_user"
-        auth.record(s, actor=_operator(), action=action, entity="user", at=now(), source="cli", key=username)
+        _record(s, action, username)
     out.print(f"user {username} {'active' if active else 'locked'}", highlight=False)
 
 
@@ -105,16 +99,7 @@ def token_create(username: str, name: str) -> None:
     """Create an API token for a user; it is printed once."""
     with domain_errors(), unit_of_work(engine()) as s:
         token = auth.create_token(s, username=username, name=name, created_at=now())
-        auth.record(
-            s,
-            actor=_operator(),
-            action="create_token",
-            entity="user",
-            at=now(),
-            source="cli",
-            key=username,
-            detail={"name": name},
-        )
+        _record(s, "create_token", username, {"name": name})
     sys.stdout.write(token + "\n")
 
 
@@ -122,16 +107,7 @@ def token_create(username: str, name: str) -> None:
 def token_revoke(username: str, name: str) -> None:
     with domain_errors(), unit_of_work(engine()) as s:
         n = auth.revoke_token(s, username=username, name=name, at=now())
-        auth.record(
-            s,
-            actor=_operator(),
-            action="revoke_token",
-            entity="user",
-            at=now(),
-            source="cli",
-            key=username,
-            detail={"name": name},
-        )
+        _record(s, "revoke_token", username, {"name": name})
     out.print(f"{n} token(s) revoked", highlight=False)
 
 

@@ -335,7 +335,7 @@ class _Path:
         return {k: v * ratio for k, v in self.end.items()}
 
 
-def _forecast_path(opening: Period, until: Period, closing: Period) -> dict[Period, float]:
+def _forecast_path(until: Period, closing: Period) -> dict[Period, float]:
     """Active participants from the published series and its forecast (the coverage path of a what-if)."""
     obs = published_active()
     last = max(p for p, _ in obs)
@@ -381,7 +381,7 @@ def project(
         raise ScenarioInvalid("coverage path must be 'scenario' or 'forecast'")
     counts = _Path(s, opening_period, None)
     if coverage_path == "forecast":
-        counts = _Path(s, opening_period, _forecast_path(opening_period, until, counts.end_period))
+        counts = _Path(s, opening_period, _forecast_path(until, counts.end_period))
     wage_base_period = Period.parse(str(s.item("wages.pu_mean_idr").get("period", str(opening_period + 1))))
     wage_base = s.number("wages.pu_mean_idr", minimum=1)
     sigma = s.number("wages.pu_sigma")

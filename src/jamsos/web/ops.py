@@ -71,6 +71,20 @@ def _problems(exc: DomainError) -> list[dict[str, Any]]:
     return [{"row": None, "field": "", "message": str(exc), "value": None}]
 
 
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput([FieldProblem("valid_from", "must be a date YYYY-MM-DD", value=text)]) from None
+
+
+def _month(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError:
+        raise InvalidInput([FieldProblem("period", "must be a month YYYY-MM", value=text)]) from None
+
+
 def _problem_table(lang: str, problems: list[dict[str, Any]]) -> Table:
     return Table(
         "kesalahan",
@@ -196,10 +210,7 @@ def register(
         regency = regency_code.strip() or nik.strip()[:4]
         if not registry.regency_in_scope(db, regency_code=regency, scope=who.scope):
             raise authz.Forbidden(f"regency {regency} is outside your branch")
-        try:
-            start = dt.date.fromisoformat(valid_from)
-        except ValueError:
-            raise InvalidInput([FieldProblem("valid_from", "must be a date YYYY-MM-DD", value=valid_from)]) from None
+        start = _day(valid_from)
         with db.begin_nested():
             registry.register_worker(
                 db,
@@ -250,10 +261,7 @@ def register_employer(
     try:
         if not registry.regency_in_scope(db, regency_code=regency_code.strip(), scope=who.scope):
             raise authz.Forbidden(f"regency {regency_code} is outside your branch")
-        try:
-            start = dt.date.fromisoformat(valid_from)
-        except ValueError:
-            raise InvalidInput([FieldProblem("valid_from", "must be a date YYYY-MM-DD", value=valid_from)]) from None
+        start = _day(valid_from)
         with db.begin_nested():
             r = registry.register_employer(
                 db,
@@ -292,10 +300,7 @@ async def declare(
     try:
         if not registry.employer_visible(db, npp=npp.strip(), scope=who.scope, known_at=_now(request)):
             raise NotFound(f"no employer with NPP {npp.strip()}")
-        try:
-            month = Period.parse(period)
-        except ValueError:
-            raise InvalidInput([FieldProblem("period", "must be a month YYYY-MM", value=period)]) from None
+        month = _month(period)
         table = read_table(await file.read(), file.filename or "upah.csv")
         with db.begin_nested():
             result = ledger.declare_wages(
@@ -331,10 +336,7 @@ def runs(request: Request, db: Db, who: Who) -> Response:
 def start_run(request: Request, db: Db, who: Who, period: Annotated[str, Form()]) -> Response:
     who.allow("billing_run")
     try:
-        try:
-            month = Period.parse(period)
-        except ValueError:
-            raise InvalidInput([FieldProblem("period", "must be a month YYYY-MM", value=period)]) from None
+        month = _month(period)
         with db.begin_nested():
             run = ledger.run_billing(
                 db, period=month, maker=who.username, tree=request.app.state.tree, started_at=_now(request)

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from jamsos.kernel.errors import NotFound
 from jamsos.kernel.period import Period
-from jamsos.web.labels import LANGS, fmt, t
+from jamsos.web.labels import fmt, t
 from jamsos.web.tables import Table
 
 TEMPLATES = Jinja2Templates(directory=str(Path(str(resources.files("jamsos.web").joinpath("templates")))))
@@ -184,6 +184,3 @@ def province_map(by_code: dict[str, dict[str, Any]], lang: str) -> str:
         for i in range(len(edges) - 1)
     )
     return text + f'<p class="legend">{legend}</p>'
-
-
-__all__ = ["LANGS", "Page", "context", "page_response", "province_map", "url_with"]

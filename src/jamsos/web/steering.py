@@ -33,7 +33,7 @@ PAGE_GROUPINGS: tuple[tuple[str, ...], ...] = (
     ("ecosystem", "channel"),
     ("province",),
 )
-FUND_SCENARIOS = ("base", "optimistic", "pessimistic", "base-2024", "hindcast-2023")
+FUND_SCENARIOS = fund.SCENARIOS
 
 
 class Steering:
@@ -99,11 +99,6 @@ class Steering:
         with self._lock:
             self._sync()
             self._cache[key] = value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
-            self._state = None
 
     # ---- figures ----
     def periods(self) -> list[str]:

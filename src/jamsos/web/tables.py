@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
@@ -26,7 +26,6 @@ class Table:
     title: str
     columns: list[Column]
     rows: list[dict[str, Any]]
-    notes: list[str] = field(default_factory=list)
     downloadable: bool = True  # False for a form's error list, which exists only in the answer to a POST
 
     def header(self, lang: str) -> list[str]:
