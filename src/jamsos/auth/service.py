@@ -206,8 +206,10 @@ def record(
     single ``audit_head`` row first, so the chain never forks."""
     who, role = (actor.username, actor.role) if isinstance(actor, d.Principal) else (actor, "system")
     head = t.audit_head
-    session.execute(update(head).where(head.c.id == 1).values(last_hash=head.c.last_hash))  # take the lock
-    prev = session.scalar(select(head.c.last_hash).where(head.c.id == 1))
+    # Take the head's row lock and read it in one statement.
+    prev = session.scalar(
+        update(head).where(head.c.id == 1).values(last_hash=head.c.last_hash).returning(head.c.last_hash)
+    )
     if prev is None:
         raise DomainError("the audit log is not initialised (run jamsos db upgrade)")
     entry = {

@@ -477,9 +477,12 @@ def serve(
     warehouse: Annotated[
         Path | None, typer.Option("--warehouse", "-w", help="The steering warehouse (JAMSOS_WAREHOUSE_DIR).")
     ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (JAMSOS_WEB_WORKERS; one per core is a start).")
+    ] = None,
 ) -> None:
     """Serve the web application: the dashboard and operations screens at /, the REST API at /api
-    (OpenAPI docs at /api/docs)."""
+    (OpenAPI docs at /api/docs). Idle connections are kept open JAMSOS_WEB_KEEP_ALIVE_SECONDS (75 s)."""
     import os
 
     import uvicorn
@@ -490,7 +493,14 @@ def serve(
     cfg = settings()
     h, p = host or cfg.host, port or cfg.port
     out.print(f"jamsos on http://{h}:{p}/ (API: http://{h}:{p}/api/docs); Ctrl-C to stop", highlight=False)
-    uvicorn.run("jamsos.web.app:app_from_environment", factory=True, host=h, port=p)
+    uvicorn.run(
+        "jamsos.web.app:app_from_environment",
+        factory=True,
+        host=h,
+        port=p,
+        workers=workers or cfg.web_workers,
+        timeout_keep_alive=cfg.web_keep_alive_seconds,
+    )
 
 
 sponsor_app = typer.Typer(

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     clock: dt.datetime | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    web_workers: int = 1
+    web_keep_alive_seconds: int = 75
     warehouse_dir: Path | None = None
     web_warm: bool = True
     web_cache: bool = True

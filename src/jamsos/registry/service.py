@@ -11,11 +11,11 @@ import datetime as dt
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Select, String, and_, case, exists, false, func, insert, or_, select, true, update
+from sqlalchemy import Select, String, and_, bindparam, case, exists, false, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -105,6 +105,30 @@ def versions_as_of(versions: Any, key: str, on: dt.date, known_at: dt.datetime) 
         .subquery()
     )
     return select(*[col for col in inner.c if col.name != "rn"]).where(inner.c.rn == 1).subquery()
+
+
+@cache
+def _one_version(versions: Any, key: str) -> Any:
+    """The statement of ``version_of``, built once per table: bound parameters, so every call reuses its
+    compiled form (building the window subquery of ``versions_as_of`` per call cost more than the query)."""
+    return (
+        select(versions)
+        .where(
+            versions.c[key] == bindparam("as_of_key"),
+            versions.c.recorded_at <= bindparam("as_of_known"),
+            versions.c.valid_from <= bindparam("as_of_on"),
+            or_(versions.c.valid_to.is_(None), versions.c.valid_to >= bindparam("as_of_on")),
+        )
+        .order_by(versions.c.recorded_at.desc(), versions.c.id.desc())
+        .limit(1)
+    )
+
+
+def version_of(session: Session, versions: Any, key: str, key_value: int, on: dt.date, known_at: dt.datetime) -> Any:
+    """One ``key``'s row of ``versions_as_of`` (None when no version is in force): the same rule, read by the
+    key's index alone."""
+    stmt = _one_version(versions, key)
+    return session.execute(stmt, {"as_of_key": key_value, "as_of_known": known_at, "as_of_on": on}).first()
 
 
 # ---- employers -------------------------------------------------------------------------------
@@ -346,8 +370,8 @@ def worker_profile(
     worker_id, kpj, _ = worker_of(session, nik)
     if not _worker_seen(session, worker_id, scope, known_at):
         raise NotFound(f"no worker with NIK {nik}", nik=nik)
-    v = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
-    state = session.execute(select(v).where(v.c.worker_id == worker_id)).mappings().first()
+    row = version_of(session, t.worker_version, "worker_id", worker_id, known_at.date(), known_at)
+    state = dict(row._mapping) if row is not None else None
     va = session.scalar(select(t.account.c.va_number).join(t.worker).where(t.worker.c.id == worker_id))
     memberships = [
         dict(r)
@@ -432,8 +456,8 @@ def _worker_seen(session: Session, worker_id: int, scope: d.Scope, known_at: dt.
         return True
     if scope.branches is None:
         return _visible(session, t.worker, worker_id, worker_condition(scope, known_at))
-    wv = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
-    regency = session.scalar(select(wv.c.regency_code).where(wv.c.worker_id == worker_id))
+    version = version_of(session, t.worker_version, "worker_id", worker_id, known_at.date(), known_at)
+    regency = version.regency_code if version is not None else None
     br = t.branch_regency
     if (
         regency is not None
@@ -453,8 +477,8 @@ def _employer_seen(session: Session, employer_id: int, scope: d.Scope, known_at:
         return True
     if scope.branches is None:
         return _visible(session, t.employer, employer_id, employer_condition(scope, known_at))
-    ev = versions_as_of(t.employer_version, "employer_id", known_at.date(), known_at)
-    return session.scalar(select(ev.c.branch_code).where(ev.c.employer_id == employer_id)) in scope.branches
+    version = version_of(session, t.employer_version, "employer_id", employer_id, known_at.date(), known_at)
+    return version is not None and version.branch_code in scope.branches
 
 
 def regency_in_scope(session: Session, *, regency_code: str, scope: d.Scope) -> bool:

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jamsos.api.app import HTTP_STATUS
 from jamsos.api.app import create_app as create_api
@@ -73,36 +75,6 @@ def create_app(
         settings.login_max_failures, dt.timedelta(minutes=settings.login_lockout_minutes)
     )
 
-    @app.middleware("http")
-    async def language(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.lang = lang_of(request.query_params.get("lang"))
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def page_cache(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """A steering page is the same for the same URL and warehouse state: render it once."""
-        cacheable = (
-            steering is not None
-            and request.session.get("role") in STAFF  # only a logged-in staff member gets a kept page
-            and request.method == "GET"
-            and request.url.path.startswith(STEERING_PATHS)
-            and "format" not in request.query_params
-        )
-        if not cacheable:
-            return await call_next(request)
-        assert steering is not None
-        key = ("html", str(request.url))
-        body = await run_in_threadpool(steering.lookup, key)
-        if body is not None:
-            return Response(body, media_type="text/html; charset=utf-8")
-        response = await call_next(request)
-        if response.status_code != 200 or not response.headers.get("content-type", "").startswith("text/html"):
-            return response
-        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
-        body = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-        await run_in_threadpool(steering.keep, key, body)
-        return Response(body, media_type="text/html; charset=utf-8")
-
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
         if exc.code == "not_authenticated":
@@ -127,7 +99,9 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(ops.router)
     app.include_router(admin.router)
-    app.middleware("http")(security.security_headers)
+    app.add_middleware(Language)
+    app.add_middleware(PageCache, steering=steering)
+    app.add_middleware(security.SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret("secret_key").decode(),
@@ -140,6 +114,61 @@ def create_app(
     app.mount("/static", StaticFiles(directory=static), name="static")
     app.mount("/api", create_api(settings, clock=clock))
     return app
+
+
+class Language:
+    """``request.state.lang`` from ``?lang=`` (Indonesian by default)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            scope.setdefault("state", {})["lang"] = lang_of(query.get("lang", [None])[-1])
+        await self.app(scope, receive, send)
+
+
+class PageCache:
+    """A steering page is the same for the same URL and warehouse state: render it once. Only a logged-in
+    staff member's GET of a steering page is kept; every other request passes straight through."""
+
+    def __init__(self, app: ASGIApp, steering: Steering | None) -> None:
+        self.app = app
+        self.steering = steering
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        steering = self.steering
+        if (
+            steering is None
+            or scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith(STEERING_PATHS)
+        ):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if request.session.get("role") not in STAFF or "format" in request.query_params:
+            await self.app(scope, receive, send)
+            return
+        key = ("html", str(request.url))
+        body = await run_in_threadpool(steering.lookup, key)
+        if body is not None:
+            await Response(body, media_type="text/html; charset=utf-8")(scope, receive, send)
+            return
+        messages: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            messages.append(message)
+
+        await self.app(scope, receive, hold)
+        start = messages[0]
+        content_type = MutableHeaders(scope=start).get("content-type", "")
+        if start["status"] == 200 and content_type.startswith("text/html"):
+            page = b"".join(m.get("body", b"") for m in messages[1:] if m["type"] == "http.response.body")
+            await run_in_threadpool(steering.keep, key, page)
+        for message in messages:
+            await send(message)
 
 
 def app_from_environment() -> FastAPI:
