@@ -148,5 +148,7 @@ def nation_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from jamsos.synth import national
 
     out = tmp_path_factory.mktemp("nation") / "nation"
-    national.generate(out, tree=load_parameters(), scale=0.001, first=Period(2022, 6), last=Period(2023, 12))
+    national.generate(
+        out, tree=load_parameters(), scale=0.001, first=Period(2022, 6), last=Period(2023, 12), pseudonym_key=b"test"
+    )
     return out

@@ -23,6 +23,7 @@ from jamsos.auth import service as auth
 from jamsos.auth import tables as at
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
+from jamsos.kernel.pseudonym import pseudonym
 from jamsos.registry import service as reg
 from tests.conftest import Clock
 from tests.scenario import nik
@@ -185,8 +186,8 @@ def test_masking_and_the_audit_trail(world: World) -> None:
     with unit_of_work(engine) as s:
         rows = s.execute(select(at.audit_log).where(at.audit_log.c.action == "read_worker")).mappings().all()
         assert [(r["actor"], r["entity_key"]) for r in rows] == [
-            ("head_office", authz.pseudonym(KEY.encode(), world.wa)),
-            ("branch", authz.pseudonym(KEY.encode(), world.wa)),
+            ("head_office", pseudonym(KEY.encode(), world.wa)),
+            ("branch", pseudonym(KEY.encode(), world.wa)),
         ]
         everything = " ".join(str(v) for r in s.execute(select(at.audit_log)).mappings() for v in r.values())
         assert world.wa not in everything  # no raw NIK anywhere in the log

@@ -12,6 +12,7 @@ from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.kernel.errors import InvalidInput, NotFound
+from jamsos.kernel.pseudonym import pseudonym
 
 pytestmark = pytest.mark.integration
 T0 = dt.datetime(2024, 12, 1, 8, 0)
@@ -111,4 +112,4 @@ def test_tokens_are_kept_only_as_hashes(db_url: str) -> None:
 def test_masks() -> None:
     assert authz.mask_nik("8271011708850001") == "8271********0001"
     assert authz.mask_name("Siti Aminah") == "S*** A*****"
-    assert authz.pseudonym(b"k", "8271011708850001") != authz.pseudonym(b"other", "8271011708850001")
+    assert pseudonym(b"k", "8271011708850001") != pseudonym(b"other", "8271011708850001")

@@ -101,7 +101,7 @@ def test_demo_operations_walk_six_months(tmp_path: Path) -> None:
     from jamsos.rules.tree import load_parameters
 
     buf = io.StringIO()
-    url = demo_ops.run(Console(file=buf, width=200), load_parameters(), tmp_path / "demo")
+    url = demo_ops.run(Console(file=buf, width=200), load_parameters(), tmp_path / "demo", b"demo key")
     text = buf.getvalue()
     assert url.endswith("demo/jamsos.db")
     assert text.count("approved") == 6 and "Arrears at 2025-02-28" in text

@@ -17,18 +17,29 @@ from stdnum.id import nik as stdnik
 from jamsos.coverage import service as coverage
 from jamsos.infra.compute import connect, open_warehouse
 from jamsos.kernel.period import Period
+from jamsos.kernel.pseudonym import key_id, person_keys
 from jamsos.registry.domain import kpj_is_valid
 from jamsos.rules.tree import ParameterTree
 from jamsos.synth import national
 from jamsos.synth.national import SynthError, generate, make_niks
 
 SCALE = 0.002
+KEY = b"synthetic test key"
 
 
 @pytest.fixture(scope="module")
 def nation(tmp_path_factory: pytest.TempPathFactory, tree: ParameterTree) -> tuple[Path, national.SynthReport]:
     out = tmp_path_factory.mktemp("nation")
-    report = generate(out, tree=tree, scale=SCALE, first=Period(2021, 12), last=Period(2023, 12), seed=3)
+    report = generate(
+        out,
+        tree=tree,
+        scale=SCALE,
+        first=Period(2021, 12),
+        last=Period(2023, 12),
+        seed=3,
+        pseudonym_key=KEY,
+        identities=out.parent / (out.name + "-identities"),
+    )
     return out, report
 
 
@@ -76,12 +87,12 @@ def test_the_kpi_engine_reads_back_the_calibrated_levels(
 
 def test_identifiers_are_valid_unique_and_invented(nation: tuple[Path, national.SynthReport]) -> None:
     out, _ = nation
-    persons = pq.read_table(out / "persons")
-    niks = persons["nik"].to_pylist()
-    assert pc.count_distinct(persons["nik"]).as_py() == persons.num_rows
+    identities = pq.read_table(out.parent / (out.name + "-identities"))
+    niks = identities["nik"].to_pylist()
+    assert pc.count_distinct(identities["nik"]).as_py() == identities.num_rows
     assert all(stdnik.is_valid(n) for n in niks)
-    assert all(kpj_is_valid(k) for k in persons["kpj"].to_pylist()[:5000])
-    sample = persons.slice(0, 2000).to_pylist()
+    assert all(kpj_is_valid(k) for k in identities["kpj"].to_pylist()[:5000])
+    sample = identities.slice(0, 2000).to_pylist()
     for p in sample:
         info = stdnik.get_birth_date(p["nik"])
         assert info == p["birth_date"]
@@ -92,16 +103,33 @@ def test_identifiers_are_valid_unique_and_invented(nation: tuple[Path, national.
     assert pc.count_distinct(keys).as_py() == months.num_rows, "one row per person and month"
 
 
+def test_the_warehouse_is_keyed_by_the_keyed_hash_of_each_nik_and_holds_no_identity(
+    nation: tuple[Path, national.SynthReport],
+) -> None:
+    out, report = nation
+    identities = pq.read_table(out.parent / (out.name + "-identities"))
+    sample = identities.slice(0, 3000).to_pylist()
+    assert [r["person_id"] for r in sample] == person_keys(KEY, [r["nik"] for r in sample])
+    behind = set(identities["person_id"].to_pylist())
+    for name in ("persons", "registrations", "memberships", "contribution_months"):
+        table = ds.dataset(out / name, format="parquet", partitioning="hive").to_table()
+        assert not {"nik", "kpj", "name", "worker_id", "birth_date"} & set(table.column_names), name
+        assert set(table["person_id"].to_pylist()) <= behind, name
+    persons = pq.read_table(out / "persons")
+    assert set(persons["person_id"].to_pylist()) == behind
+    assert report.to_json()["pseudonym_key_id"] == key_id(KEY)
+
+
 def test_the_same_seed_gives_the_same_files(tmp_path: Path, tree: ParameterTree) -> None:
     digests = []
     for run in ("a", "b"):
         out = tmp_path / run
-        generate(out, tree=tree, scale=0.0005, first=Period(2023, 11), last=Period(2023, 12), seed=9)
+        generate(out, tree=tree, scale=0.0005, first=Period(2023, 11), last=Period(2023, 12), seed=9, pseudonym_key=KEY)
         files = sorted(p for p in out.rglob("*.parquet"))
         digests.append({str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files})
     assert digests[0] == digests[1] and len(digests[0]) >= 7
     other = tmp_path / "c"
-    generate(other, tree=tree, scale=0.0005, first=Period(2023, 12), last=Period(2023, 12), seed=10)
+    generate(other, tree=tree, scale=0.0005, first=Period(2023, 12), last=Period(2023, 12), seed=10, pseudonym_key=KEY)
     changed = hashlib.sha256((other / "persons" / "part-0.parquet").read_bytes()).hexdigest()
     assert changed != digests[0]["persons/part-0.parquet"]
     marker = json.loads((tmp_path / "a" / national.MARKER).read_text())
@@ -110,14 +138,16 @@ def test_the_same_seed_gives_the_same_files(tmp_path: Path, tree: ParameterTree)
 
 def test_bad_requests_are_refused_and_foreign_directories_left_alone(tmp_path: Path, tree: ParameterTree) -> None:
     with pytest.raises(SynthError, match="scale"):
-        generate(tmp_path / "x", tree=tree, scale=0, first=Period(2023, 1), last=Period(2023, 12))
+        generate(tmp_path / "x", tree=tree, scale=0, first=Period(2023, 1), last=Period(2023, 12), pseudonym_key=KEY)
     with pytest.raises(SynthError, match="2018-01"):
-        generate(tmp_path / "x", tree=tree, scale=0.001, first=Period(2017, 1), last=Period(2023, 12))
+        generate(
+            tmp_path / "x", tree=tree, scale=0.001, first=Period(2017, 1), last=Period(2023, 12), pseudonym_key=KEY
+        )
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
     with pytest.raises(SynthError, match="not empty"):
-        generate(foreign, tree=tree, scale=0.001, first=Period(2023, 12), last=Period(2023, 12))
+        generate(foreign, tree=tree, scale=0.001, first=Period(2023, 12), last=Period(2023, 12), pseudonym_key=KEY)
     assert (foreign / "notes.txt").read_text() == "keep"
 
 
@@ -134,7 +164,7 @@ def test_the_back_links_give_the_flows_of_a_plain_recount(tmp_path: Path, tree: 
     from tests.coverage.test_kpi import assert_same
 
     out = tmp_path / "n"
-    generate(out, tree=tree, scale=0.0005, first=Period(2022, 11), last=Period(2023, 12), seed=5)
+    generate(out, tree=tree, scale=0.0005, first=Period(2022, 11), last=Period(2023, 12), seed=5, pseudonym_key=KEY)
     months = ds.dataset(out / "contribution_months", format="parquet", partitioning="hive").to_table()
     rows = [{k: v for k, v in r.items() if not k.startswith(("prev_", "yoy_"))} for r in months.to_pylist()]
     for r in rows:

@@ -22,6 +22,7 @@ from jamsos.infra.files import read_table
 from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from jamsos.kernel.period import Period
+from jamsos.kernel.pseudonym import pseudonym
 from jamsos.ledger import service as ledger
 from jamsos.registry import imports, reference
 from jamsos.registry import service as registry
@@ -133,7 +134,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     ) -> None:
         """Every change and every read of personal data; a person is named by a pseudonym, never the NIK."""
         where = f"api:{request.client.host if request.client else '?'}"
-        who = authz.pseudonym(pseudonym_key, nik) if nik else key
+        who = pseudonym(pseudonym_key, nik) if nik else key
         auth.record(db, actor=actor, action=action, entity=entity, at=now(), source=where, key=who, detail=detail)
         # The entry is the request's last write: commit here, with the change it records, so the audit
         # chain's head is held for the commit only (not until the framework tears the request down).
@@ -202,7 +203,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     def post_export(request: Request, body: s.ExportIn, db: Db, actor: Actor) -> dict[str, Any]:
         """Write new facts to the Parquet warehouse folder on the server (incremental)."""
         actor.allow("export")
-        result = export.export(db, out=Path(body.out), tree=tree, known_at=now()).to_json()
+        result = export.export(db, out=Path(body.out), tree=tree, known_at=now(), pseudonym_key=pseudonym_key).to_json()
         audit(db, request, actor, "export", "warehouse", key=body.out)
         return result
 

@@ -5,7 +5,6 @@ Pure: no database. The services apply scopes row by row (``registry.domain.Scope
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +47,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "export": frozenset(("admin",)),
     "users": frozenset(("admin",)),
     "audit": frozenset(("admin",)),
+    "backup": frozenset(("admin",)),
 }
 # Roles that see NIKs and names in full (they serve individual cases); the others see them masked.
 UNMASKED = frozenset(("admin", "branch", "employer", "worker"))
@@ -114,11 +114,6 @@ def verify_password(stored: str, password: str) -> bool:
 def token_hash(token: str) -> str:
     """API tokens are stored as their SHA-256 (they are long random strings, so no salt is needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def pseudonym(key: bytes, value: str) -> str:
-    """A keyed hash (HMAC-SHA256) standing for a NIK in logs and analytics; stable for one key."""
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def mask_nik(nik: str | None) -> str | None:

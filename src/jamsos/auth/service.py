@@ -204,7 +204,7 @@ def record(
     """Append one entry to the audit log, chained to the one before. ``key`` names the record; for a
     person it is a pseudonym (``domain.pseudonym``), never the NIK. Appends are serialised by updating the
     single ``audit_head`` row first, so the chain never forks."""
-    who, role = (actor.username, actor.role) if isinstance(actor, d.Principal) else (actor, "system")
+    who, role = (actor.username, actor.role) if isinstance(actor, d.Principal) else (actor, "operator")
     head = t.audit_head
     # Take the head's row lock and read it in one statement.
     prev = session.scalar(

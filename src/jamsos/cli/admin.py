@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from typing import Annotated
@@ -12,7 +11,8 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from jamsos.auth import service as auth
-from jamsos.cli.common import domain_errors, engine, now, out
+from jamsos.cli.common import actor as acting_as
+from jamsos.cli.common import audit, domain_errors, engine, now, out
 from jamsos.infra.db import unit_of_work
 
 user_app = typer.Typer(help="Users: roles (admin, head_office, kanwil, branch, employer, worker) and scopes.")
@@ -27,9 +27,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _record(session: Session, action: str, username: str, detail: dict[str, str] | None = None) -> None:
-    """The audit entry of an administration command, by the operating-system user who ran it."""
-    actor = f"cli:{getpass.getuser()}"
-    auth.record(session, actor=actor, action=action, entity="user", at=now(), source="cli", key=username, detail=detail)
+    """The audit entry of an administration command; with JAMSOS_USER set, that account must be an
+    administrator (``cli.common.actor``)."""
+    audit(session, acting_as(session, "users"), action, "user", key=username, **(detail or {}))
 
 
 @user_app.command("add")
@@ -64,6 +64,7 @@ def user_add(
 @user_app.command("list")
 def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     with domain_errors(), unit_of_work(engine()) as s:
+        acting_as(s, "users")
         rows = auth.list_users(s)
     if as_json:
         sys.stdout.write(json.dumps(rows, default=str) + "\n")
@@ -115,6 +116,7 @@ def token_revoke(username: str, name: str) -> None:
 def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Recompute the hash chain; exits 1 when an entry was changed or removed."""
     with domain_errors(), unit_of_work(engine()) as s:
+        acting_as(s, "audit")
         check = auth.verify(s)
     if as_json:
         sys.stdout.write(json.dumps(check.to_json()) + "\n")
@@ -127,10 +129,18 @@ def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 
 
 @audit_app.command("list")
-def audit_list(limit: Annotated[int, typer.Option()] = 50, actor: Annotated[str | None, typer.Option()] = None) -> None:
+def audit_list(
+    limit: Annotated[int, typer.Option()] = 50,
+    actor: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """The newest entries first."""
     with domain_errors(), unit_of_work(engine()) as s:
+        acting_as(s, "audit")
         rows = auth.entries(s, limit=limit, actor=actor)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+        return
     t = Table("id", "at", "actor", "role", "action", "entity", "key", "source")
     for r in rows:
         t.add_row(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import getpass
 import io
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,12 +17,17 @@ from typing import Any
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from jamsos.auth import service as auth
+from jamsos.auth.domain import Principal
 from jamsos.infra.db import make_engine
 from jamsos.infra.migrate import current_revision, head_revision
 from jamsos.infra.settings import Settings, load_settings
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
+from jamsos.kernel.pseudonym import pseudonym
+from jamsos.registry.domain import EVERYTHING, Scope
 from jamsos.rules.tree import ParameterTree, load_parameters
 
 out = Console()
@@ -109,6 +116,46 @@ def now() -> dt.datetime:
     """Transaction time (UTC, naive). ``JAMSOS_CLOCK`` fixes it, for demos and reproducible tests."""
     fixed = settings().clock
     return fixed if fixed is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def actor(session: Session, permission: str) -> Principal | str:
+    """Who runs this command. With ``JAMSOS_USER`` set, that jamsos account: its role must allow
+    ``permission`` and its scope limits lookups. Unset, the operating-system user as operator: shell access
+    to the store is full access (anyone with it could use SQL), and the audit log still names them."""
+    username = settings().user
+    if not username:
+        return f"os:{getpass.getuser()}"
+    principal = auth.principal(session, username)
+    principal.allow(permission)
+    return principal
+
+
+def scope_of(who: Principal | str) -> Scope:
+    return who.scope if isinstance(who, Principal) else EVERYTHING
+
+
+def name_of(who: Principal | str, given: str) -> str:
+    """Who is recorded with a change: the account acted as, else the --user given."""
+    return who.username if isinstance(who, Principal) else given
+
+
+def audit(
+    session: Session,
+    who: Principal | str,
+    action: str,
+    entity: str,
+    *,
+    key: str | None = None,
+    nik: str | None = None,
+    **detail: Any,
+) -> None:
+    """The audit entry of a command that changed something or read personal data: who, when, what, from
+    which machine; a person is named by their pseudonym, never the NIK."""
+    name = pseudonym(settings().secret("pseudonym_key"), nik) if nik else key
+    auth.record(
+        session, actor=who, action=action, entity=entity, at=now(), source=f"cli:{socket.gethostname()}", key=name,
+        detail=detail,
+    )  # fmt: skip
 
 
 def period(text: str, field: str = "period") -> Period:

@@ -32,7 +32,7 @@ REGENCIES = ["8271", "8272", "8204", "8205", "8201", "8171", "7371", "7171", "72
 MONTHS = [Period(2024, m) for m in range(7, 13)]
 
 
-def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
+def run(console: Console, tree: ParameterTree, data_dir: Path, pseudonym_key: bytes) -> str:
     """Build a fresh demo store in ``data_dir`` and walk six months of operations; returns its URL."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -103,7 +103,11 @@ def run(console: Console, tree: ParameterTree, data_dir: Path) -> str:
     with unit_of_work(engine) as s:
         rows = ledger.arrears(s, as_of=dt.date(2025, 2, 28))
         wh = export.export(
-            s, out=data_dir / "warehouse", tree=tree, known_at=dt.datetime(2025, 2, 28, 23, 59, tzinfo=dt.UTC)
+            s,
+            out=data_dir / "warehouse",
+            tree=tree,
+            known_at=dt.datetime(2025, 2, 28, 23, 59, tzinfo=dt.UTC),
+            pseudonym_key=pseudonym_key,
         )
     arrears = Table("Arrears at 2025-02-28", "0-1", "2-3", "4-6", ">6", "Accounts")
     for kind in ("employer", "participant"):

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jamsos.cli import admin, demo_ops, ops, plan, steer
-from jamsos.cli.common import domain_errors, out
+from jamsos.cli.common import domain_errors, out, settings
 from jamsos.i18n.numbers import percent, rupiah
 from jamsos.infra.settings import load_settings
 from jamsos.kernel.errors import FieldProblem, InvalidInput
@@ -333,7 +333,7 @@ def demo(
     )
     wide.rule("Operations: a synthetic branch-office half-year on the embedded store (SQLite)")
     with _domain_errors():
-        url = demo_ops.run(wide, tree, data_dir)
+        url = demo_ops.run(wide, tree, data_dir, settings().secret("pseudonym_key"))
     wide.print(f"Explore it: JAMSOS_DATABASE_URL={url} .venv/bin/jamsos pay arrears")
     wide.rule(f"Steering: a calibrated synthetic nation at scale {steer.DEMO_SCALE}, its KPIs and the year's report")
     with _domain_errors():
@@ -343,8 +343,6 @@ def demo(
         plan.demo(wide, tree, data_dir / "nation")
     if serve:
         import uvicorn
-
-        from jamsos.cli.common import settings
 
         os.environ["JAMSOS_DATABASE_URL"] = url
         os.environ["JAMSOS_WAREHOUSE_DIR"] = str(data_dir / "nation")

@@ -10,7 +10,20 @@ import typer
 from rich.table import Table
 
 from jamsos.auth import service as auth
-from jamsos.cli.common import day, domain_errors, engine, now, out, period, settings, tree
+from jamsos.cli.common import (
+    actor,
+    audit,
+    day,
+    domain_errors,
+    engine,
+    name_of,
+    now,
+    out,
+    period,
+    scope_of,
+    settings,
+    tree,
+)
 from jamsos.i18n.numbers import number, rupiah
 from jamsos.infra import backup
 from jamsos.infra.db import unit_of_work
@@ -80,7 +93,11 @@ def db_upgrade() -> None:
 def db_backup(file: Annotated[Path, typer.Argument(help="Where to write the backup.")]) -> None:
     """Back up the store while it runs: SQLite's online backup, or pg_dump (custom format)."""
     with domain_errors():
+        with unit_of_work(engine()) as s:
+            actor(s, "backup")
         r = backup.backup(settings().effective_database_url, file)
+        with unit_of_work(engine()) as s:
+            audit(s, actor(s, "backup"), "backup", "store", key=str(r.path), bytes=r.bytes)
     out.print(f"backup written: {r.path} ({r.bytes:,} bytes, {r.kind})", highlight=False)
 
 
@@ -95,9 +112,12 @@ def db_restore(
         raise typer.Exit(2)
     with domain_errors():
         url = settings().effective_database_url
+        with unit_of_work(engine()) as s:
+            actor(s, "backup")
         backup.restore(url, file)
         with unit_of_work(engine()) as s:
             check = auth.verify(s)
+            audit(s, actor(s, "backup"), "restore", "store", key=str(file), chain_ok=check.ok)
     out.print(f"restored from {file}; audit log: {check.entries} entries, intact: {check.ok}", highlight=False)
     if not check.ok:
         raise typer.Exit(1)
@@ -109,7 +129,9 @@ def reference_load(
 ) -> None:
     """Load (or replace) reference data: bundled defaults, or the CSV files found in --dir."""
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "reference")
         counts = ref.load_reference(s, directory)
+        audit(s, who, "load_reference", "reference", key=str(directory) if directory else "defaults")
     out.print(", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
@@ -130,6 +152,8 @@ def employer_add(
 ) -> None:
     """Register an employer; prints its NPP, virtual account and branch."""
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "register_employer")
+        by = name_of(who, user)
         r = registry.register_employer(
             s,
             name=name,
@@ -139,12 +163,13 @@ def employer_add(
             regency_code=regency,
             valid_from=day(valid_from, "from"),
             recorded_at=now(),
-            recorded_by=user,
+            recorded_by=by,
             risk_class=risk_class,
             labour_intensive=labour_intensive,
             ecosystems=ecosystem or (),
             npp=npp,
         )
+        audit(s, who, "register_employer", "employer", key=r.number)
     _print({"npp": r.number, "va_number": r.va_number, "branch": r.branch_code})
 
 
@@ -162,9 +187,12 @@ def employer_change(
         k: v for k, v in (("risk_class", risk_class), ("size_class", size), ("regency_code", regency)) if v
     }
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "change_employer")
+        by = name_of(who, user)
         vid = registry.change_employer(
-            s, npp=npp, valid_from=day(valid_from, "from"), recorded_at=now(), recorded_by=user, **changes
+            s, npp=npp, valid_from=day(valid_from, "from"), recorded_at=now(), recorded_by=by, **changes
         )
+        audit(s, who, "change_employer", "employer", key=npp, fields=",".join(changes))
     _print({"npp": npp, "version": vid})
 
 
@@ -180,17 +208,20 @@ def worker_add(
 ) -> None:
     """Register a worker by NIK; prints the new KPJ and virtual account."""
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "register_worker")
+        by = name_of(who, user)
         r = registry.register_worker(
             s,
             nik=nik,
             name=name,
             valid_from=day(valid_from, "from"),
             recorded_at=now(),
-            recorded_by=user,
+            recorded_by=by,
             birth_date=day(birth_date, "birth_date") if birth_date else None,
             sex=sex,
             regency_code=regency,
         )
+        audit(s, who, "register_worker", "worker", nik=nik)
     _print({"nik": nik, "kpj": r.number, "va_number": r.va_number})
 
 
@@ -198,7 +229,10 @@ def worker_add(
 def worker_show(nik: str) -> None:
     """A worker's profile and memberships."""
     with domain_errors(), unit_of_work(engine()) as s:
-        _print(registry.worker_profile(s, nik=nik, known_at=now()))
+        who = actor(s, "read_worker")
+        profile = registry.worker_profile(s, nik=nik, known_at=now(), scope=scope_of(who))
+        audit(s, who, "read_worker", "worker", nik=nik)
+    _print(profile)
 
 
 @member_app.command("add")
@@ -221,13 +255,15 @@ def member_add(
 ) -> None:
     """Enrol a registered worker in a segment."""
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "enrol")
+        by = name_of(who, user)
         mid = registry.enrol(
             s,
             nik=nik,
             segment=segment,
             valid_from=day(valid_from, "from"),
             recorded_at=now(),
-            recorded_by=user,
+            recorded_by=by,
             npp=npp,
             project_code=project,
             wage=wage,
@@ -240,6 +276,7 @@ def member_add(
             agent=agent,
             contract_months=contract_months,
         )
+        audit(s, who, "enrol", "membership", nik=nik, membership=mid, segment=segment)
     _print({"membership_id": mid})
 
 
@@ -262,15 +299,18 @@ def member_correct(
     if programs is not None:
         changes["programs"] = [p for p in programs.split(",") if p]
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "correct_membership")
+        by = name_of(who, user)
         vid = registry.correct_membership(
             s,
             membership_id=membership_id,
             valid_from=day(valid_from, "from"),
             valid_to=day(valid_to, "to") if valid_to else None,
             recorded_at=now(),
-            recorded_by=user,
+            recorded_by=by,
             **changes,
         )
+        audit(s, who, "correct_membership", "membership", key=str(membership_id), fields=",".join(changes))
     _print({"membership_id": membership_id, "version": vid})
 
 
@@ -283,9 +323,17 @@ def member_exit(
 ) -> None:
     """End a membership; the month of the exit is still covered."""
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "correct_membership")
+        by = name_of(who, user)
         vid = registry.exit_membership(
-            s, membership_id=membership_id, exit_date=day(on, "on"), reason=reason, recorded_at=now(), recorded_by=user
+            s,
+            membership_id=membership_id,
+            exit_date=day(on, "on"),
+            reason=reason,
+            recorded_at=now(),
+            recorded_by=by,
         )
+        audit(s, who, "exit_membership", "membership", key=str(membership_id), reason=reason)
     _print({"membership_id": membership_id, "version": vid})
 
 
@@ -299,11 +347,13 @@ def member_show(
     import datetime as dt
 
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "read_membership")
         history = registry.membership_history(s, membership_id=membership_id)
         state = None
         if month:
             at = dt.datetime.fromisoformat(known_at) if known_at else now()
             state = registry.membership_state(s, membership_id=membership_id, month=period(month, "month"), known_at=at)
+        audit(s, who, "read_membership", "membership", key=str(membership_id))
     _print({"state": state, "history": history})
 
 
@@ -317,17 +367,20 @@ def registry_import(
     """Bulk registration; all files in one transaction, each validated whole (row and column named)."""
     result: dict[str, Any] = {}
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "registry_import")
+        by = name_of(who, user)
         at = now()
         if employers:
             result["employers"] = imports.import_employers(
-                s, table=read_path(employers), recorded_at=at, recorded_by=user
+                s, table=read_path(employers), recorded_at=at, recorded_by=by
             )["employers"]
         if workers:
-            r = imports.import_workers(s, table=read_path(workers), recorded_at=at, recorded_by=user)
+            r = imports.import_workers(s, table=read_path(workers), recorded_at=at, recorded_by=by)
             result["workers"] = r["workers"]
             result["already_registered"] = len(r["already_registered"])
         if memberships:
-            result |= imports.import_memberships(s, table=read_path(memberships), recorded_at=at, recorded_by=user)
+            result |= imports.import_memberships(s, table=read_path(memberships), recorded_at=at, recorded_by=by)
+        audit(s, who, "registry_import", "registry", **{k: str(v) for k, v in result.items()})
     _print(result)
 
 
@@ -335,7 +388,9 @@ def registry_import(
 def registry_duplicates(limit: int = 100) -> None:
     """Likely duplicates for review: same name and birth date, or NIK digits transposed."""
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "duplicates")
         found = registry.likely_duplicates(s, known_at=now(), limit=limit)
+        audit(s, who, "read_duplicates", "worker", pairs=len(found))
     table = Table("Reason", "NIK A", "Name A", "NIK B", "Name B", "Birth date")
     for d in found:
         table.add_row(d.reason, d.nik_a, d.name_a, d.nik_b, d.name_b, f"{d.birth_date_a} / {d.birth_date_b}")
@@ -353,9 +408,12 @@ def bill_declare(
 ) -> None:
     """Upload an employer's wage declaration for a month (a new version each time it changes)."""
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "declare")
+        by = name_of(who, user)
         r = ledger.declare_wages(
-            s, npp=npp, period=period(month), table=read_path(file), recorded_at=now(), recorded_by=user
+            s, npp=npp, period=period(month), table=read_path(file), recorded_at=now(), recorded_by=by
         )
+        audit(s, who, "declare_wages", "declaration", key=f"{npp}/{month}")
     _print(r.__dict__)
 
 
@@ -363,7 +421,10 @@ def bill_declare(
 def bill_run(month: str, user: User = "cli", rules_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """Compute the month's bills as a draft run (corrections only where inputs changed)."""
     with domain_errors(), unit_of_work(engine()) as s:
-        r = ledger.run_billing(s, period=period(month), maker=user, tree=tree(rules_dir), started_at=now())
+        who = actor(s, "billing_run")
+        by = name_of(who, user)
+        r = ledger.run_billing(s, period=period(month), maker=by, tree=tree(rules_dir), started_at=now())
+        audit(s, who, "billing_run", "billing_run", key=month)
     _print(r.to_json())
 
 
@@ -371,25 +432,37 @@ def bill_run(month: str, user: User = "cli", rules_dir: Annotated[Path | None, t
 def bill_approve(run_id: int, user: User = "cli", rules_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """Approve a draft run (must be another person than its maker)."""
     with domain_errors(), unit_of_work(engine()) as s:
-        _print(ledger.approve_run(s, run_id=run_id, checker=user, tree=tree(rules_dir), decided_at=now()))
+        who = actor(s, "billing_decide")
+        result = ledger.approve_run(
+            s, run_id=run_id, checker=name_of(who, user), tree=tree(rules_dir), decided_at=now()
+        )
+        audit(s, who, "approve_run", "billing_run", key=str(run_id))
+    _print(result)
 
 
 @bill_app.command("reject")
 def bill_reject(run_id: int, user: User = "cli") -> None:
     with domain_errors(), unit_of_work(engine()) as s:
-        _print(ledger.reject_run(s, run_id=run_id, checker=user, decided_at=now()))
+        who = actor(s, "billing_decide")
+        result = ledger.reject_run(s, run_id=run_id, checker=name_of(who, user), decided_at=now())
+        audit(s, who, "reject_run", "billing_run", key=str(run_id))
+    _print(result)
 
 
 @bill_app.command("show")
 def bill_show(run_id: int, limit: int = 200) -> None:
     """A run with its exception list."""
     with domain_errors(), unit_of_work(engine()) as s:
-        _print(ledger.run_report(s, run_id=run_id, limit=limit))
+        who = actor(s, "billing_read")
+        report = ledger.run_report(s, run_id=run_id, limit=limit)
+        audit(s, who, "read_run", "billing_run", key=str(run_id))
+    _print(report)
 
 
 @bill_app.command("list")
 def bill_list(month: Annotated[str | None, typer.Option("--period")] = None) -> None:
     with domain_errors(), unit_of_work(engine()) as s:
+        actor(s, "billing_read")
         runs = ledger.list_runs(s, period=period(month) if month else None)
     table = Table("Run", "Period", "Status", "Maker", "Checker", "Lines", "Exceptions", "Amount")
     for r in runs:
@@ -405,9 +478,12 @@ def bill_list(month: Annotated[str | None, typer.Option("--period")] = None) -> 
 def pay_import(file: Path, user: User = "cli", rules_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """Post a bank / virtual-account CSV (reference, va_number, amount, paid_on) and allocate it."""
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "payment_import")
+        by = name_of(who, user)
         table = read_path(file)
         out.print(f"validated {len(table.rows)} rows; posting", highlight=False)
-        r = ledger.import_payments(s, table=table, tree=tree(rules_dir), recorded_at=now(), recorded_by=user)
+        r = ledger.import_payments(s, table=table, tree=tree(rules_dir), recorded_at=now(), recorded_by=by)
+        audit(s, who, "import_payments", "payment", key=file.name, rows=len(table.rows))
     _print(r.to_json())
 
 
@@ -415,14 +491,20 @@ def pay_import(file: Path, user: User = "cli", rules_dir: Annotated[Path | None,
 def pay_reverse(reference: str, reason: Annotated[str, typer.Option()]) -> None:
     """Reverse a posted payment (bank recall); allocations and fines it caused are reversed too."""
     with domain_errors(), unit_of_work(engine()) as s:
-        _print(ledger.reverse_payment(s, reference=reference, reason=reason, tree=tree(), recorded_at=now()))
+        who = actor(s, "payment_reverse")
+        result = ledger.reverse_payment(s, reference=reference, reason=reason, tree=tree(), recorded_at=now())
+        audit(s, who, "reverse_payment", "payment", key=reference, reason=reason)
+    _print(result)
 
 
 @pay_app.command("statement")
 def pay_statement(va_number: str) -> None:
     """An account's bills, payments and balance."""
     with domain_errors(), unit_of_work(engine()) as s:
-        _print(ledger.statement(s, va_number=va_number))
+        who = actor(s, "statement")
+        result = ledger.statement(s, va_number=va_number)
+        audit(s, who, "read_statement", "account", key=va_number)
+    _print(result)
 
 
 @pay_app.command("arrears")
@@ -431,7 +513,9 @@ def pay_arrears(
 ) -> None:
     """Arrears per employer and participant, aged 0-1, 2-3, 4-6, >6 months overdue."""
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "arrears")
         rows = ledger.arrears(s, as_of=day(as_of, "as_of") if as_of else now().date())
+        audit(s, who, "read_arrears", "account", accounts=len(rows))
     if as_json:
         _print(rows)
         return
@@ -453,6 +537,7 @@ def active(
 ) -> None:
     """Active participants in a month: persons, per segment and per program."""
     with domain_errors(), unit_of_work(engine()) as s:
+        actor(s, "active_counts")
         counts = ledger.active_counts(
             s,
             period=period(month),
@@ -467,7 +552,11 @@ def active(
 def warehouse_export(out_dir: Annotated[Path, typer.Option("--out")]) -> None:
     """Write new facts to the Parquet warehouse (incremental)."""
     with domain_errors(), unit_of_work(engine()) as s:
-        r = warehouse.export(s, out=out_dir, tree=tree(), known_at=now())
+        who = actor(s, "export")
+        r = warehouse.export(
+            s, out=out_dir, tree=tree(), known_at=now(), pseudonym_key=settings().secret("pseudonym_key")
+        )
+        audit(s, who, "export", "warehouse", key=str(out_dir))
     _print(r.to_json())
 
 
@@ -519,9 +608,11 @@ def sponsor_add(
     regency: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "register_sponsor")
         r = registry.register_sponsor(
             s, code=code, name=name, payer_source=source, regency_code=regency, recorded_at=now()
         )
+        audit(s, who, "register_sponsor", "sponsor", key=code)
     _print({"sponsor": r.number, "va_number": r.va_number})
 
 
@@ -537,6 +628,7 @@ def project_add(
     regency: Annotated[str, typer.Option()],
 ) -> None:
     with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "register_project")
         r = registry.register_project(
             s,
             code=code,
@@ -549,4 +641,5 @@ def project_add(
             regency_code=regency,
             recorded_at=now(),
         )
+        audit(s, who, "register_project", "project", key=code)
     _print({"project": r.number, "va_number": r.va_number})

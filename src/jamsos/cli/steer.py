@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from jamsos.cli.common import domain_errors, err, out, period, tree, write_csv
+from jamsos.cli.common import domain_errors, err, out, period, settings, tree, write_csv
 from jamsos.cli.ops import warehouse_app
 from jamsos.coverage import reconcile as rec
 from jamsos.coverage import service as coverage
@@ -71,8 +71,13 @@ def synth(
     seed: Annotated[int, typer.Option(help="The same seed gives the same files.")] = 1,
     calibration: Annotated[str, typer.Option(help="2023-12 level: news (41.46 m) or audited (41.56 m).")] = "news",
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    identities: Annotated[
+        Path | None,
+        typer.Option(help="Also write the invented NIKs, names and KPJs behind the person keys here (for tests)."),
+    ] = None,
 ) -> None:
-    """Generate a calibrated synthetic national population as a warehouse; report the calibration error."""
+    """Generate a calibrated synthetic national population as a warehouse; report the calibration error.
+    Persons are keyed by the keyed hash of their invented NIK (JAMSOS_PSEUDONYM_KEY), as in an export."""
     with domain_errors(), _progress() as progress:
         r = national.generate(
             out_dir,
@@ -83,6 +88,8 @@ def synth(
             seed=seed,
             calibration_target=calibration,
             progress=progress,
+            pseudonym_key=settings().secret("pseudonym_key"),
+            identities=identities,
         )
     if as_json:
         out.print_json(json.dumps(r.to_json()))
@@ -280,7 +287,14 @@ def demo(console: Console, tree: ParameterTree, directory: Path, scale: float = 
     """The steering part of ``jamsos demo``: generate, snapshot by Kanwil, the 2023 report, reconcile."""
     from jamsos.kernel.period import Period
 
-    report = national.generate(directory, tree=tree, scale=scale, first=Period(2022, 1), last=Period(2023, 12))
+    report = national.generate(
+        directory,
+        tree=tree,
+        scale=scale,
+        first=Period(2022, 1),
+        last=Period(2023, 12),
+        pseudonym_key=settings().secret("pseudonym_key"),
+    )
     console.print(
         f"Synthetic warehouse {directory}: {report.rows['contribution_months']:,} contribution months, "
         f"worst calibration error {report.worst_error_pct:.3f} % (limit 1 %)."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class Settings(BaseSettings):
     clock: dt.datetime | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    user: str | None = None  # JAMSOS_USER: the jamsos account the CLI acts as (role and scope apply)
     web_workers: int = 1
     web_keep_alive_seconds: int = 75
     warehouse_dir: Path | None = None
@@ -59,11 +61,13 @@ class Settings(BaseSettings):
         }
 
     def secret(self, name: str) -> bytes:
-        """``secret_key`` or ``pseudonym_key``; when unset, a random key for this process only (sessions end
-        and pseudonyms change at a restart: set both in production)."""
+        """``secret_key`` or ``pseudonym_key``. When unset, a random key is made once and kept in
+        ``DATA_DIR/keys/NAME`` (readable by its owner only), so sessions survive a restart and a person keeps
+        one pseudonym. Where that file cannot be written the key lives for this process only. In production
+        set both (from a secret store); a warehouse keyed with one pseudonym key refuses another."""
         value = getattr(self, name)
         if value is None:
-            value = SecretStr(secrets.token_hex(32))
+            value = SecretStr(_kept_key(self.data_dir / "keys" / name))
             object.__setattr__(self, name, value)
         return bytes(value.get_secret_value(), "utf-8")
 
@@ -72,6 +76,24 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'jamsos.db'}"
+
+
+def _kept_key(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    except OSError:
+        return key
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
 
 
 def load_settings() -> Settings:

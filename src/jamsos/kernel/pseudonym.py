@@ -29,13 +29,14 @@ def person_key(key: bytes, nik: str) -> int:
     return person_keys(key, (nik,))[0]
 
 
-def person_keys(key: bytes, niks: Iterable[str]) -> list[int]:
-    """``person_key`` of many NIKs (one key derivation for all)."""
+def person_keys(key: bytes, niks: Iterable[str | bytes]) -> list[int]:
+    """``person_key`` of many NIKs, as text or ASCII bytes (one key derivation for all)."""
     mac_key = hashlib.sha256(b"jamsos person key " + key).digest()  # BLAKE2b takes keys of up to 64 bytes
     blake = hashlib.blake2b
     out = []
     for nik in niks:
-        k = int.from_bytes(blake(nik.encode(), key=mac_key, digest_size=8).digest(), "big") & _MASK
+        data = nik if isinstance(nik, bytes) else nik.encode()
+        k = int.from_bytes(blake(data, key=mac_key, digest_size=8).digest(), "big") & _MASK
         out.append(k or 1)
     return out
 

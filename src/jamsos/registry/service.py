@@ -1062,15 +1062,29 @@ def membership_labels(session: Session, membership_ids: list[int]) -> dict[int, 
     return out
 
 
+def worker_niks(session: Session, worker_ids: Iterable[int]) -> dict[int, str]:
+    """The NIK of each worker id (ids with no worker are left out)."""
+    ids = sorted(set(worker_ids))
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        out.update(
+            (int(r.id), str(r.nik))
+            for r in session.execute(select(t.worker.c.id, t.worker.c.nik).where(t.worker.c.id.in_(chunk)))
+        )
+    return out
+
+
 def fact_queries() -> dict[str, tuple[Any, Any]]:
-    """Warehouse facts of the registry: name → (id column for the watermark, select)."""
+    """Warehouse facts of the registry: name → (id column for the watermark, select). No NIK, name or
+    KPJ: the export replaces ``worker_id`` by the person's pseudonymous key."""
     w, wv, e, ev, m, mv = t.worker, t.worker_version, t.employer, t.employer_version, t.membership, t.membership_version
     return {
         "persons": (
             wv.c.id,
             select(
-                wv.c.id.label("version_id"), w.c.id.label("worker_id"), w.c.nik, w.c.kpj, w.c.account_id, wv.c.name,
-                wv.c.birth_date, wv.c.sex, wv.c.regency_code, wv.c.valid_from, wv.c.valid_to, wv.c.recorded_at,
+                wv.c.id.label("version_id"), w.c.id.label("worker_id"), wv.c.birth_date, wv.c.sex, wv.c.regency_code,
+                wv.c.valid_from, wv.c.valid_to, wv.c.recorded_at,
             ).join(w, w.c.id == wv.c.worker_id),
         ),
         "employers": (

@@ -28,6 +28,7 @@ import yaml
 
 from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
+from jamsos.kernel.pseudonym import key_id, person_keys
 from jamsos.registry.reference import default_offices
 from jamsos.rules.tree import ParameterTree
 from jamsos.synth.operations import FIRST, LAST
@@ -80,6 +81,7 @@ class SynthReport:
     idle_factor: float
     rows: dict[str, int]
     targets: list[Target]
+    pseudonym_key_id: str = ""
 
     @property
     def worst_error_pct(self) -> float:
@@ -96,6 +98,7 @@ class SynthReport:
             "lapse_factor": round(self.lapse_factor, 4),
             "lapsed_stock_factor": round(self.idle_factor, 4),
             "rows": self.rows,
+            "pseudonym_key_id": self.pseudonym_key_id,
             "worst_error_pct": round(self.worst_error_pct, 4),
             "targets": [t.to_json() for t in self.targets],
         }
@@ -663,8 +666,12 @@ def generate(
     seed: int = 1,
     calibration_target: str = "news",
     progress: Progress | None = None,
+    pseudonym_key: bytes,
+    identities: Path | None = None,
 ) -> SynthReport:
-    """Write a calibrated synthetic warehouse to ``out`` (replacing an earlier synthetic one)."""
+    """Write a calibrated synthetic warehouse to ``out`` (replacing an earlier synthetic one). Persons are
+    keyed, as in an export, by the keyed hash of their (invented) NIK under ``pseudonym_key``; the NIKs,
+    names and KPJs themselves go only to ``identities`` when it is given (for tests: never a warehouse)."""
     beh = behaviour()
     start = Period.parse(beh["calibration"]["start"])
     if not 0 < scale <= 2:
@@ -684,7 +691,7 @@ def generate(
     staging = out / ".synth-staging"
     if staging.exists():
         shutil.rmtree(staging)
-    rows = _write_all(staging, pop, places, tr, tree, first, last, scale, progress)
+    rows = _write_all(staging, pop, places, tr, tree, first, last, scale, progress, pseudonym_key, identities)
     for name in [*STEERING, "persons", "employers", "memberships"]:
         if (out / name).exists():
             shutil.rmtree(out / name)
@@ -702,6 +709,7 @@ def generate(
         plan.idle_factor,
         rows,
         _targets(pop, places, tr, scale, calibration_target),
+        key_id(pseudonym_key),
     )
     (out / MARKER).write_text(json.dumps(report.to_json(), indent=2), encoding="utf-8")
     return report
@@ -800,7 +808,19 @@ def _write_all(
     last: Period,
     scale: float,
     progress: Progress | None,
+    key: bytes,
+    identities: Path | None,
 ) -> dict[str, int]:
+    ids = _identities(pop, places, tr, last)
+    pkey = np.zeros(len(pop.since), np.int64)
+    for start in range(0, len(ids.people), CHUNK):
+        sl = slice(start, min(len(ids.people), start + CHUNK))
+        digits = np.ascontiguousarray(ids.niks(sl))
+        pkey[ids.people[sl]] = person_keys(key, digits.view(f"S{digits.shape[1]}").ravel().tolist())
+    if len(np.unique(pkey[ids.people])) != len(ids.people):
+        raise SynthError("two invented NIKs share a pseudonymous key; choose another seed or key")
+    if identities is not None:
+        _write_chunks(identities, len(ids.people), lambda sl: _identities_table(ids, sl, pkey, pop, places, tr))
     spell_seg = pop.seg[pop.sp_person]
     pu_eco = np.where(
         places.employer_size[np.maximum(places.spell_employer, 0)] <= 1, ECOSYSTEM_CODES.index("ukm"), 0
@@ -810,10 +830,10 @@ def _write_all(
     spell_regency = places.person_regency[pop.sp_person]
     counts = {
         "contribution_months": _write_months(
-            out, pop, places, tr, tree, first, last, spell_seg, spell_eco, spell_regency, progress
+            out, pop, places, tr, tree, first, last, spell_seg, spell_eco, spell_regency, progress, pkey
         )
     }
-    counts.update(_write_registry(out, pop, places, tr, spell_seg, spell_eco, spell_regency, last))
+    counts.update(_write_registry(out, pop, places, tr, spell_seg, spell_eco, spell_regency, last, ids, pkey))
     counts.update(_write_reference(out, scale))
     return counts
 
@@ -830,8 +850,9 @@ def _write_months(
     spell_eco: np.ndarray,
     spell_regency: np.ndarray,
     progress: Progress | None,
+    pkey: np.ndarray,
 ) -> int:
-    """One partition per month: every live spell, sorted by person."""
+    """One partition per month: every live spell, in the generator's order of persons."""
     regency_codes = pa.array([o["regency_code"] for o in places.offices])
     risk = _risk_classes()
     employer_risk = np.array([risk.get(s, "sedang") for s in places.sectors])[places.employer_sector]
@@ -958,7 +979,7 @@ def _write_months(
             employer_since = np.where(employer >= 0, places.employer_since[np.maximum(employer, 0)], 0)
             table = pa.table(
                 {
-                    "person_id": pa.array(person.astype(np.int64) + 1),
+                    "person_id": pa.array(pkey[person]),
                     "membership_id": pa.array(pop.sp_member[rows].astype(np.int64)),
                     "employer_id": pa.array(employer.astype(np.int64) + 1, mask=employer < 0),
                     "segment": pa.DictionaryArray.from_arrays(pa.array(seg.astype(np.int8)), seg_dict),
@@ -1002,6 +1023,8 @@ def _write_registry(
     spell_eco: np.ndarray,
     spell_regency: np.ndarray,
     last: Period,
+    ids: Identities,
+    pkey: np.ndarray,
 ) -> dict[str, int]:
     regency_codes = pa.array([o["regency_code"] for o in places.offices])
     # one row per membership: the spell that opened it (BPU memberships span spells)
@@ -1018,7 +1041,7 @@ def _write_registry(
         done = ended[sl]
         table = pa.table(
             {
-                "person_id": pa.array(pop.sp_person[rows].astype(np.int64) + 1),
+                "person_id": pa.array(pkey[pop.sp_person[rows]]),
                 "membership_id": pa.array(pop.sp_member[rows].astype(np.int64)),
                 "segment": pa.DictionaryArray.from_arrays(
                     pa.array(spell_seg[rows].astype(np.int8)), pa.array(SEGMENTS)
@@ -1037,19 +1060,11 @@ def _write_registry(
         return table
 
     n_registrations = _write_chunks(out / "registrations", len(firsts), registrations)
-    people = np.flatnonzero(pop.since <= last.ordinal)
-    regency_number = np.array([int(o["regency_code"]) for o in places.offices], np.int16)
-    district = (people % 20 + 1).astype(np.int8)
-    serial = nik_serials(places.person_regency[people], district, tr.birth[people], tr.female[people])
-
-    def persons(sl: slice) -> pa.Table:
-        who = people[sl]
-        nik = nik_digits(
-            regency_number[places.person_regency[who]], district[sl], tr.birth[who], tr.female[who], serial[sl]
-        )
-        return _persons_table(who, nik, pop, places, tr, regency_codes)
-
-    n_persons = _write_chunks(out / "persons", len(people), persons)
+    n_persons = _write_chunks(
+        out / "persons",
+        len(ids.people),
+        lambda sl: _persons_table(ids.people[sl], pkey, pop, places, tr, regency_codes),
+    )
     employers = _employers_table(places, regency_codes, last)
     _write(employers, out / "employers" / "part-0.parquet")
     versions = np.concatenate([np.arange(len(firsts)), np.flatnonzero(ended)])
@@ -1058,7 +1073,7 @@ def _write_registry(
         out / "memberships",
         len(versions),
         lambda sl: _memberships_table(
-            sl.start, firsts[versions[sl]], exits[sl], ended[versions[sl]], pop, places, tr, spell_seg, spell_eco
+            sl.start, firsts[versions[sl]], exits[sl], ended[versions[sl]], pop, places, tr, spell_seg, spell_eco, pkey
         ),
     )
     return {
@@ -1153,25 +1168,54 @@ def _luhn_check(body: np.ndarray) -> np.ndarray:
     return ((10 - total % 10) % 10 + 48).astype(np.uint8)
 
 
-def _persons_table(
-    people: np.ndarray, nik: np.ndarray, pop: Population, places: Places, tr: Traits, regency_codes: pa.Array
-) -> pa.Table:
-    from jamsos.registry.domain import KPJ_OFFSET
+@dataclass(frozen=True)
+class Identities:
+    """The invented NIKs of the persons registered by the last month (made a slice at a time)."""
 
-    body = _digits(KPJ_OFFSET + people + 1, 10)
-    kpj = np.hstack([body, _luhn_check(body)[:, None]])
-    names = pa.array([f"{f} {last}" for f in FIRST for last in LAST])
-    name_index = (people * 2654435761 % len(names)).astype(np.int32)
+    people: np.ndarray
+    regency_number: np.ndarray
+    district: np.ndarray
+    serial: np.ndarray
+    regency: np.ndarray
+    birth: np.ndarray
+    female: np.ndarray
+
+    def niks(self, sl: slice) -> np.ndarray:
+        who = self.people[sl]
+        return nik_digits(
+            self.regency_number[self.regency[who]],
+            self.district[sl],
+            self.birth[who],
+            self.female[who],
+            self.serial[sl],
+        )
+
+
+def _identities(pop: Population, places: Places, tr: Traits, last: Period) -> Identities:
+    people = np.flatnonzero(pop.since <= last.ordinal)
+    district = (people % 20 + 1).astype(np.int8)
+    return Identities(
+        people,
+        np.array([int(o["regency_code"]) for o in places.offices], np.int16),
+        district,
+        nik_serials(places.person_regency[people], district, tr.birth[people], tr.female[people]),
+        places.person_regency,
+        tr.birth,
+        tr.female,
+    )
+
+
+def _persons_table(
+    people: np.ndarray, pkey: np.ndarray, pop: Population, places: Places, tr: Traits, regency_codes: pa.Array
+) -> pa.Table:
+    """The warehouse's persons: pseudonymous, as an export writes them."""
     since_days = _first_days(pop.since[people])
+    births = (np.datetime64("1970-01-01") + tr.birth[people].astype("timedelta64[D]")).astype("datetime64[Y]")
     return pa.table(
         {
             "version_id": pa.array(people + 1),
-            "worker_id": pa.array(people + 1),
-            "nik": _text(nik),
-            "kpj": _text(kpj),
-            "account_id": pa.nulls(len(people), pa.int64()),
-            "name": pa.DictionaryArray.from_arrays(pa.array(name_index), names),
-            "birth_date": pa.array(tr.birth[people].astype(np.int32), pa.date32()),
+            "person_id": pa.array(pkey[people]),
+            "birth_year": pa.array((births.astype(np.int64) + 1970).astype(np.int16)),
             "sex": pa.array(np.where(tr.female[people], "F", "M")),
             "regency_code": pa.DictionaryArray.from_arrays(
                 pa.array(places.person_regency[people].astype(np.int16)), regency_codes
@@ -1179,6 +1223,29 @@ def _persons_table(
             "valid_from": pa.array(since_days.astype(np.int32), pa.date32()),
             "valid_to": pa.nulls(len(people), pa.date32()),
             "recorded_at": pa.array((since_days * 86400 * 1_000_000).astype(np.int64), pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def _identities_table(
+    ids: Identities, sl: slice, pkey: np.ndarray, pop: Population, places: Places, tr: Traits
+) -> pa.Table:
+    """Who is behind each key (invented): NIK, KPJ, name, birth date. Written only where asked, for tests."""
+    from jamsos.registry.domain import KPJ_OFFSET
+
+    people = ids.people[sl]
+    body = _digits(KPJ_OFFSET + people + 1, 10)
+    kpj = np.hstack([body, _luhn_check(body)[:, None]])
+    names = pa.array([f"{f} {last}" for f in FIRST for last in LAST])
+    name_index = (people * 2654435761 % len(names)).astype(np.int32)
+    return pa.table(
+        {
+            "person_id": pa.array(pkey[people]),
+            "nik": _text(ids.niks(sl)),
+            "kpj": _text(kpj),
+            "name": pa.DictionaryArray.from_arrays(pa.array(name_index), names),
+            "birth_date": pa.array(tr.birth[people].astype(np.int32), pa.date32()),
+            "sex": pa.array(np.where(tr.female[people], "F", "M")),
         }
     )
 
@@ -1224,6 +1291,7 @@ def _memberships_table(
     tr: Traits,
     spell_seg: np.ndarray,
     spell_eco: np.ndarray,
+    pkey: np.ndarray,
 ) -> pa.Table:
     """Membership versions: one per membership, and a second from the exit day for ended ones."""
     start_days = _first_days(pop.sp_start[rows])
@@ -1240,7 +1308,7 @@ def _memberships_table(
         {
             "version_id": pa.array(np.arange(first_version + 1, first_version + len(rows) + 1)),
             "membership_id": pa.array(pop.sp_member[rows].astype(np.int64)),
-            "worker_id": pa.array(person.astype(np.int64) + 1),
+            "person_id": pa.array(pkey[person]),
             "segment": pa.DictionaryArray.from_arrays(pa.array(seg.astype(np.int8)), pa.array(SEGMENTS)),
             "employer_id": pa.array(employer.astype(np.int64) + 1, mask=employer < 0),
             "project_id": pa.nulls(len(rows), pa.int64()),

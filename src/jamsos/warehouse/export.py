@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from jamsos.infra.bulk import fetch_arrow
 from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
+from jamsos.kernel.pseudonym import key_id, person_keys
 from jamsos.ledger import service as ledger
 from jamsos.registry import service as registry
 from jamsos.rules import codes as c
@@ -30,7 +31,44 @@ from jamsos.warehouse.links import LINK_COLUMNS, SIDES, link
 from jamsos.warehouse.schema import STEERING, default_regions
 
 STATE = "_jamsos_export.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: persons are keyed by pseudonyms (person_id), no NIK, name or KPJ
+
+
+class Pseudonyms:
+    """Worker id → the person's key in the warehouse: the keyed hash of their NIK
+    (``kernel.pseudonym.person_key``). The warehouse never holds a NIK, a name or a KPJ, nor the store's
+    own worker ids, which anyone with the store could look up."""
+
+    def __init__(self, session: Session, key: bytes) -> None:
+        self.session = session
+        self.key = key
+        self.keys: dict[int, int] = {}
+        self.owner: dict[int, int] = {}
+
+    def of(self, worker_ids: list[Any]) -> list[int | None]:
+        missing = {int(w) for w in worker_ids if w is not None and int(w) not in self.keys}
+        if missing:
+            niks = registry.worker_niks(self.session, missing)
+            ids = sorted(niks)
+            for worker, key in zip(ids, person_keys(self.key, [niks[i] for i in ids]), strict=True):
+                if self.owner.setdefault(key, worker) != worker:
+                    raise ExportFailed(
+                        "two workers have the same pseudonymous key (a hash collision, about 2 in 10,000 for the "
+                        "whole nation); export with another JAMSOS_PSEUDONYM_KEY into a new directory"
+                    )
+                self.keys[worker] = key
+        return [None if w is None else self.keys[int(w)] for w in worker_ids]
+
+    def replace(self, table: pa.Table, column: str = "worker_id") -> pa.Table:
+        """``column`` (worker ids) replaced by ``person_id``; a birth date by its year."""
+        if column not in table.column_names:
+            return table
+        keys = pa.array(self.of(table[column].to_pylist()), pa.int64())
+        table = table.set_column(table.schema.get_field_index(column), "person_id", keys)
+        if "birth_date" in table.column_names:
+            year = pc.cast(pc.year(table["birth_date"]), pa.int16())
+            table = table.set_column(table.schema.get_field_index("birth_date"), "birth_year", year)
+        return table
 
 
 @dataclass(frozen=True)
@@ -46,11 +84,21 @@ def _queries() -> dict[str, tuple[Any, Any]]:
     return registry.fact_queries() | ledger.fact_queries()
 
 
-def _load_state(directory: Path) -> dict[str, Any]:
+def _load_state(directory: Path, key: bytes) -> dict[str, Any]:
     path = directory / STATE
     if not path.exists():
-        return {"schema_version": SCHEMA_VERSION, "watermarks": {}, "runs": []}
+        return {"schema_version": SCHEMA_VERSION, "watermarks": {}, "runs": [], "pseudonym_key_id": key_id(key)}
     state: dict[str, Any] = json.loads(path.read_text())
+    if state.get("schema_version") != SCHEMA_VERSION:
+        raise ExportFailed(
+            f"{directory} holds an export of schema version {state.get('schema_version')} (persons by store ids); "
+            f"this version writes pseudonymous keys: export into a new directory"
+        )
+    if state.get("pseudonym_key_id") != key_id(key):
+        raise ExportFailed(
+            f"{directory} was exported with another pseudonym key (JAMSOS_PSEUDONYM_KEY); its persons would not "
+            "match: use the same key, or export into a new directory"
+        )
     return state
 
 
@@ -91,11 +139,14 @@ def export(
     batch: int = 1_000_000,
     tree: ParameterTree | None = None,
     known_at: dt.datetime | None = None,
+    pseudonym_key: bytes,
 ) -> ExportResult:
     """Write what is new since the last export into ``out`` (created if needed). With the parameter
-    tree, also the steering datasets (contribution months, registrations, regions) as known at ``known_at``."""
+    tree, also the steering datasets (contribution months, registrations, regions) as known at ``known_at``.
+    Persons are keyed by the keyed hash of their NIK under ``pseudonym_key`` (one key per warehouse)."""
     out.mkdir(parents=True, exist_ok=True)
-    state = _load_state(out)
+    state = _load_state(out, pseudonym_key)
+    people = Pseudonyms(session, pseudonym_key)
     written: dict[str, int] = {}
     for name, (id_col, query) in _queries().items():
         mark = int(state["watermarks"].get(name, 0))
@@ -105,22 +156,22 @@ def export(
             if chunk.num_rows == 0:
                 break
             first = chunk.column(0)[0].as_py()
+            mark = int(pc.max(chunk.column(0)).as_py())
             if "period" in chunk.column_names:
                 chunk = _periods_as_text(chunk, ("period",))
-            _write(chunk, out / name / f"part-{first:012d}.parquet")
-            mark = int(pc.max(chunk.column(0)).as_py())
+            _write(people.replace(chunk), out / name / f"part-{first:012d}.parquet")
             total += chunk.num_rows
             state["watermarks"][name] = mark
         written[name] = total
-    written["contribution_lines"] = _export_lines(session, out, state)
+    written["contribution_lines"] = _export_lines(session, out, state, people)
     written["offices"] = _export_offices(session, out)
     if tree is not None:
-        written.update(_export_steering(session, out, tree, known_at or dt.datetime.now(dt.UTC)))
+        written.update(_export_steering(session, out, tree, known_at or dt.datetime.now(dt.UTC), people))
     _save_state(out, state)
     return ExportResult(str(out), written)
 
 
-def _export_lines(session: Session, out: Path, state: dict[str, Any]) -> int:
+def _export_lines(session: Session, out: Path, state: dict[str, Any], people: Pseudonyms) -> int:
     done = set(state.get("runs", []))
     runs = [(run_id, p) for run_id, p in ledger.approved_runs(session) if run_id not in done]
     members = None
@@ -135,6 +186,7 @@ def _export_lines(session: Session, out: Path, state: dict[str, Any]) -> int:
             lines = lines.set_column(seg, "segment", pc.fill_null(lines["segment"], "jakon"))
             lines = _label(lines)
             lines = _periods_as_text(lines.drop_columns(["period"]), ("cover_from", "cover_to"))
+            lines = people.replace(lines)
             _write(
                 lines,
                 out / "contribution_lines" / f"period={Period.from_ordinal(period)}" / f"run-{run_id:08d}.parquet",
@@ -178,7 +230,9 @@ def _month_text(day: Any) -> str | None:
     return None if day is None else f"{day.year:04d}-{day.month:02d}"
 
 
-def _export_steering(session: Session, out: Path, tree: ParameterTree, known_at: dt.datetime) -> dict[str, int]:
+def _export_steering(
+    session: Session, out: Path, tree: ParameterTree, known_at: dt.datetime, people: Pseudonyms
+) -> dict[str, int]:
     """The steering datasets derived from the ledger: one contribution month per person and month
     billed (rewritten at each export: later payments change what counts), and the registrations."""
     runs = ledger.approved_runs(session)
@@ -187,7 +241,7 @@ def _export_steering(session: Session, out: Path, tree: ParameterTree, known_at:
         first, last = min(p for _, p in runs), max(p for _, p in runs)
         tables = {
             ordinal: pa.Table.from_pylist(
-                _person_months(session, Period.from_ordinal(ordinal), tree, known_at), schema=_MONTH_SCHEMA
+                _person_months(session, Period.from_ordinal(ordinal), tree, known_at, people), schema=_MONTH_SCHEMA
             )
             for ordinal in range(first, last + 1)
         }
@@ -196,7 +250,8 @@ def _export_steering(session: Session, out: Path, tree: ParameterTree, known_at:
             _write(linked, out / "contribution_months" / f"period={Period.from_ordinal(ordinal)}" / "ops.parquet")
             written["contribution_months"] += table.num_rows
     regs = fetch_arrow(session, registry.registrations_query(known_at)).to_pylist()
-    for r in regs:
+    for r, key in zip(regs, people.of([r["person_id"] for r in regs]), strict=True):
+        r["person_id"] = key
         r["registered"] = _month_text(r["registered"])
         r["ended"] = _month_text(r["ended"])
         r["ecosystem"] = r["ecosystem"] or ""
@@ -213,7 +268,9 @@ _MONTH_SCHEMA = pa.schema(
 )
 
 
-def _person_months(session: Session, month: Period, tree: ParameterTree, known_at: dt.datetime) -> list[dict[str, Any]]:
+def _person_months(
+    session: Session, month: Period, tree: ParameterTree, known_at: dt.datetime, people: Pseudonyms
+) -> list[dict[str, Any]]:
     status = ledger.active_status(session, period=month, tree=tree, known_at=known_at).to_pylist()
     attrs = {
         r["membership_id"]: r for r in fetch_arrow(session, registry.steering_attributes(month, known_at)).to_pylist()
@@ -230,7 +287,8 @@ def _person_months(session: Session, month: Period, tree: ParameterTree, known_a
             {**a, "programs": mask, "amount": amount, "paid_on": paid_on}
         )
     rows = []
-    for person, items in sorted(per_person.items()):
+    keys = {w: int(k or 0) for w, k in zip(per_person, people.of(list(per_person)), strict=True)}
+    for worker, items in sorted(per_person.items(), key=lambda kv: keys[kv[0]]):
         items.sort(key=lambda r: (SEGMENT_PRIORITY[r["segment"]], r["membership_id"]))
         main = items[0]
         programs = 0
@@ -239,7 +297,7 @@ def _person_months(session: Session, month: Period, tree: ParameterTree, known_a
         paid = [r["paid_on"] for r in items if r["paid_on"] is not None]
         rows.append(
             {
-                "person_id": person,
+                "person_id": keys[worker],
                 "membership_id": main["membership_id"],
                 "employer_id": main["employer_id"],
                 "segment": main["segment"],

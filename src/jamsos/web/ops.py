@@ -15,6 +15,7 @@ from jamsos.auth import service as auth
 from jamsos.infra.files import read_table
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput, NotFound
 from jamsos.kernel.period import Period
+from jamsos.kernel.pseudonym import pseudonym
 from jamsos.ledger import service as ledger
 from jamsos.registry import domain as registry_domain
 from jamsos.registry import service as registry
@@ -39,7 +40,7 @@ def _audit(
 ) -> None:
     """Every change and every read of personal data, a person named by a pseudonym (never the NIK)."""
     source = f"web:{request.client.host if request.client else '?'}"
-    name = authz.pseudonym(request.app.state.pseudonym_key, nik) if nik else key
+    name = pseudonym(request.app.state.pseudonym_key, nik) if nik else key
     auth.record(db, actor=who, action=action, entity=entity, at=_now(request), source=source, key=name, detail=detail)
     db.commit()  # the request's last write: release the audit chain's head now (see api.app.audit)
 
