@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
 
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
@@ -74,7 +75,11 @@ def test_the_audit_chain_finds_tampering_and_truncation(db_url: str) -> None:
                 source="cli",
                 key=f"k{i}",
             )
-        assert auth.verify(s).to_json() == {"entries": 5, "ok": True, "first_bad_id": None, "reason": ""}
+        assert auth.verify(s).to_json() == {"entries": 0, "ok": True, "first_bad_id": None, "reason": "", "pending": 5}
+        assert auth.seal(s) == 5 and auth.seal(s) == 0
+        assert auth.verify(s).to_json() == {"entries": 5, "ok": True, "first_bad_id": None, "reason": "", "pending": 0}
+    with pytest.raises(DatabaseError), unit_of_work(engine) as s:  # a sealed entry cannot be sealed again
+        s.execute(text("UPDATE audit_log SET seq = 99, hash = 'x', prev_hash = 'y' WHERE id = 2"))
     with pytest.raises(DatabaseError), unit_of_work(engine) as s:  # append-only in the database
         s.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE id = 3"))
     with pytest.raises(DatabaseError), unit_of_work(engine) as s:
@@ -113,3 +118,30 @@ def test_masks() -> None:
     assert authz.mask_nik("8271011708850001") == "8271********0001"
     assert authz.mask_name("Siti Aminah") == "S*** A*****"
     assert pseudonym(b"k", "8271011708850001") != pseudonym(b"other", "8271011708850001")
+
+
+# SQLite runs one writer at a time, so an entry cannot commit after a later one there.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_entries_committed_late_are_sealed_later_and_nothing_is_left_out(db_url: str) -> None:
+    """Two requests insert entries at once; the one with the lower id commits after a seal ran. It is sealed
+    in the next round, at the next position, and the chain verifies; an unsealed entry can only be sealed."""
+    engine = make_engine(db_url)
+    early = Session(engine)
+    auth.record(early, actor="a", action="first", entity="x", at=T0, source="t")
+    early.flush()  # its id is taken, its transaction still open
+    with unit_of_work(engine) as s:
+        auth.record(s, actor="b", action="second", entity="x", at=T0, source="t")
+    with unit_of_work(engine) as s:
+        assert auth.seal(s) == 1  # only the committed one is visible
+    early.commit()
+    early.close()
+    with unit_of_work(engine) as s:
+        with pytest.raises(DatabaseError), s.begin_nested():  # an unsealed entry cannot be edited either
+            s.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE action = 'first'"))
+        assert auth.verify(s).pending == 1
+        assert auth.seal(s) == 1
+        check = auth.verify(s)
+        assert (check.ok, check.entries, check.pending) == (True, 2, 0)
+        order = s.execute(text("SELECT action FROM audit_log ORDER BY seq")).scalars().all()
+        assert order == ["second", "first"]  # sealed in the order they became visible
+    engine.dispose()

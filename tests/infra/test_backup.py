@@ -32,6 +32,7 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
     with unit_of_work(engine) as s:
         firm(s, clock(), wages=[5_000_000, 4_000_000])
         auth.record(s, actor="test", action="setup", entity="store", at=clock(), source="test")
+        auth.seal(s)
     engine.dispose()
     result = backup.backup(db_url, tmp_path / "store.backup")
     assert result.bytes > 0 and Path(result.path).exists()
@@ -40,6 +41,7 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
     with unit_of_work(engine) as s:  # after the backup: more workers, another audit entry
         reg.register_worker(s, nik=nik(50), name="Later", valid_from=dt.date(2024, 6, 1), recorded_at=clock())
         auth.record(s, actor="test", action="later", entity="store", at=clock(), source="test")
+        auth.seal(s)
     engine.dispose()
     assert _workers(db_url) == 3
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import tempfile
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from jamsos.api import schemas as s
@@ -28,6 +35,8 @@ from jamsos.registry import imports, reference
 from jamsos.registry import service as registry
 from jamsos.rules.tree import load_parameters
 from jamsos.warehouse import export
+
+log = logging.getLogger(__name__)
 
 # One table mapping domain error codes to HTTP statuses (DESIGN §4).
 HTTP_STATUS = {
@@ -109,6 +118,34 @@ def _period(text: str) -> Period:
         raise InvalidInput([FieldProblem("period", str(exc), value=text)]) from None
 
 
+@asynccontextmanager
+async def audit_sealer(engine: Engine, every: float) -> AsyncIterator[None]:
+    """While the server runs, a thread seals (chains) new audit entries every ``every`` seconds, and once more
+    at shutdown. Requests only insert their entries; with several server processes each runs one, and the
+    head's row lock lets one seal at a time."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while True:
+            stopping = stop.wait(every)
+            try:
+                with unit_of_work(engine) as session:
+                    while auth.seal(session) and stopping:
+                        pass
+            except Exception:  # a database away for a moment: the next round seals what is left
+                log.exception("sealing the audit log failed; retrying in %s s", every)
+            if stopping:
+                return
+
+    thread = threading.Thread(target=run, name="jamsos-audit-sealer", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        await anyio.to_thread.run_sync(thread.join)
+
+
 def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> FastAPI:
     """Build the app for one store and parameter tree. ``clock`` gives transaction time (UTC)."""
     engine = make_engine(settings.effective_database_url, **settings.pool_options())
@@ -147,6 +184,9 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     app = FastAPI(
         title="jamsos operations API",
         version="0.2.0",
+        docs_url=None,  # /docs below serves the vendored Swagger UI: no CDN, no inline script
+        redoc_url=None,
+        lifespan=lambda _: audit_sealer(engine, settings.audit_seal_seconds),  # when run on its own
         description=(
             "Registry, wage declarations, billing (maker–checker), payments, arrears and active status. Every "
             "call needs an API token (`Authorization: Bearer …`); what a token's user may do and see follows "
@@ -170,6 +210,21 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
                 for p in exc.problems
             ]
         return JSONResponse(body, status_code=HTTP_STATUS.get(exc.code, 400))
+
+    app.mount("/static", StaticFiles(directory=str(resources.files("jamsos.api").joinpath("static"))), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        """The OpenAPI document in Swagger UI 5.32.0 (Apache-2.0), vendored in ``api/static``."""
+        root = request.scope.get("root_path", "")
+        return HTMLResponse(
+            f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{app.title}</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="{root}/static/swagger-ui-5.32.0.css"></head>
+<body><div id="swagger-ui" data-openapi="{root}{app.openapi_url}"></div>
+<script src="{root}/static/swagger-ui-bundle-5.32.0.js"></script>
+<script src="{root}/static/docs.js"></script></body></html>"""
+        )
 
     @app.get("/health", tags=["system"])
     def health() -> dict[str, str]:

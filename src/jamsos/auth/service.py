@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from jamsos.auth import domain as d
@@ -200,32 +200,67 @@ def record(
     source: str,
     key: str | None = None,
     detail: dict[str, Any] | None = None,
-) -> str:
-    """Append one entry to the audit log, chained to the one before. ``key`` names the record; for a
-    person it is a pseudonym (``domain.pseudonym``), never the NIK. Appends are serialised by updating the
-    single ``audit_head`` row first, so the chain never forks."""
+) -> None:
+    """Append one entry to the audit log, in the caller's transaction. ``key`` names the record; for a person
+    it is a pseudonym (``kernel.pseudonym``), never the NIK. The append takes no lock: ``seal`` chains the
+    entry a moment later (a request never waits for another request's audit entry)."""
     who, role = (actor.username, actor.role) if isinstance(actor, d.Principal) else (actor, "operator")
-    head = t.audit_head
-    # Take the head's row lock and read it in one statement.
-    prev = session.scalar(
-        update(head).where(head.c.id == 1).values(last_hash=head.c.last_hash).returning(head.c.last_hash)
+    session.execute(
+        insert(t.audit_log).values(
+            at=at,
+            actor=who,
+            role=role,
+            action=action,
+            entity=entity,
+            entity_key=key,
+            source=source,
+            detail=json.dumps(detail or {}, sort_keys=True, default=str),
+        )
     )
-    if prev is None:
+
+
+_FIELDS = ("actor", "role", "action", "entity", "entity_key", "source", "detail")
+
+
+def _entry(r: Any) -> dict[str, Any]:
+    entry = {k: r[k] for k in _FIELDS}
+    entry["at"] = r["at"].isoformat()
+    return entry
+
+
+def seal(session: Session, *, limit: int = 10_000) -> int:
+    """Chain the entries not sealed yet, by id: each gets the next position (``seq``), the hash of the entry
+    before it and its own hash (``domain.entry_hash``), and the head moves to the last. One sealer at a time:
+    the head's row lock, held to the caller's commit. An entry committed late (a lower id after a higher one
+    was sealed) is sealed in the next round, at the next position: nothing committed is ever left out.
+    Returns the number sealed (at most ``limit`` a call)."""
+    head, a = t.audit_head, t.audit_log
+    row = session.execute(
+        update(head)
+        .where(head.c.id == 1)
+        .values(last_hash=head.c.last_hash)
+        .returning(head.c.last_hash, head.c.last_seq)
+    ).first()
+    if row is None:
         raise DomainError("the audit log is not initialised (run jamsos db upgrade)")
-    entry = {
-        "at": at.isoformat(),
-        "actor": who,
-        "role": role,
-        "action": action,
-        "entity": entity,
-        "entity_key": key,
-        "source": source,
-        "detail": json.dumps(detail or {}, sort_keys=True, default=str),
-    }
-    digest = d.entry_hash(prev, entry)
-    session.execute(insert(t.audit_log).values(**{**entry, "at": at}, prev_hash=prev, hash=digest))
-    session.execute(update(head).where(head.c.id == 1).values(last_hash=digest))
-    return digest
+    prev, seq = str(row[0]), int(row[1])
+    pending = session.execute(select(a).where(a.c.seq.is_(None)).order_by(a.c.id).limit(limit)).mappings().all()
+    if not pending:
+        return 0
+    sealed = []
+    for r in pending:
+        seq += 1
+        digest = d.entry_hash(prev, _entry(r))
+        sealed.append({"entry_id": r["id"], "s": seq, "p": prev, "h": digest})
+        prev = digest
+    session.connection().execute(
+        update(a)
+        .where(a.c.id == bindparam("entry_id"))
+        .values(seq=bindparam("s"), prev_hash=bindparam("p"), hash=bindparam("h")),
+        sealed,
+    )
+    session.execute(update(head).where(head.c.id == 1).values(last_hash=prev, last_seq=seq))
+    return len(sealed)
 
 
 @dataclass(frozen=True)
@@ -234,29 +269,39 @@ class ChainCheck:
     ok: bool
     first_bad_id: int | None
     reason: str
+    pending: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"entries": self.entries, "ok": self.ok, "first_bad_id": self.first_bad_id, "reason": self.reason}
+        return {
+            "entries": self.entries,
+            "ok": self.ok,
+            "first_bad_id": self.first_bad_id,
+            "reason": self.reason,
+            "pending": self.pending,
+        }
 
 
 def verify(session: Session) -> ChainCheck:
-    """Recompute the chain from the start: every entry's hash, its link to the one before, and the head."""
+    """Recompute the chain from its start, in sealed order: every entry's hash, its link to the one before,
+    and the head. ``pending`` counts the entries not sealed yet (the sealer runs about every second); they
+    are guarded by the database's append-only trigger, not yet by the chain."""
     prev = d.GENESIS
     count = 0
     a = t.audit_log
-    for r in session.execute(select(a).order_by(a.c.id)).mappings():
+    for r in session.execute(select(a).where(a.c.seq.is_not(None)).order_by(a.c.seq)).mappings():
         count += 1
         if r["prev_hash"] != prev:
             return ChainCheck(count, False, int(r["id"]), "does not link to the entry before it")
-        entry = {k: r[k] for k in ("actor", "role", "action", "entity", "entity_key", "source", "detail")}
-        entry["at"] = r["at"].isoformat()
-        if d.entry_hash(prev, entry) != r["hash"]:
+        if d.entry_hash(prev, _entry(r)) != r["hash"]:
             return ChainCheck(count, False, int(r["id"]), "its content does not match its hash")
         prev = r["hash"]
+    pending = int(session.scalar(select(func.count()).select_from(a).where(a.c.seq.is_(None))) or 0)
     head = session.scalar(select(t.audit_head.c.last_hash).where(t.audit_head.c.id == 1))
     if head != prev:
-        return ChainCheck(count, False, None, "entries after the last one were removed, or the head was changed")
-    return ChainCheck(count, True, None, "")
+        return ChainCheck(
+            count, False, None, "entries after the last one were removed, or the head was changed", pending
+        )
+    return ChainCheck(count, True, None, "", pending)
 
 
 def entries(

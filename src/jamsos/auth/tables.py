@@ -65,15 +65,18 @@ audit_log = Table(
     Column("entity_key", String(80)),
     Column("source", String(80), nullable=False),
     Column("detail", Text, nullable=False),
-    Column("prev_hash", String(64), nullable=False, unique=True),
-    Column("hash", String(64), nullable=False, unique=True),
+    # Set once by the sealer (auth.service.seal): the position in the chain and the two hashes.
+    Column("seq", Integer, unique=True),
+    Column("prev_hash", String(64), unique=True),
+    Column("hash", String(64), unique=True),
     Index("ix_audit_log_at", "at"),
 )
 
-# One row: the hash of the newest entry. Writers update it first, which serialises appends.
+# One row: the hash and position of the newest sealed entry. The sealer locks it, so one seals at a time.
 audit_head = Table(
     "audit_head",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("last_hash", String(64), nullable=False),
+    Column("last_seq", Integer, nullable=False, server_default="0"),
 )

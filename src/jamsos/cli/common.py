@@ -156,6 +156,7 @@ def audit(
         session, actor=who, action=action, entity=entity, at=now(), source=f"cli:{socket.gethostname()}", key=name,
         detail=detail,
     )  # fmt: skip
+    auth.seal(session)  # a command is not a busy server: chain its entry at once, with its change
 
 
 def period(text: str, field: str = "period") -> Period:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     port: int = 8000
     user: str | None = None  # JAMSOS_USER: the jamsos account the CLI acts as (role and scope apply)
     web_workers: int = 1
+    audit_seal_seconds: float = 1.0  # how often the server chains new audit entries (auth.service.seal)
     web_keep_alive_seconds: int = 75
     warehouse_dir: Path | None = None
     web_warm: bool = True

@@ -20,7 +20,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jamsos.api.app import HTTP_STATUS
+from jamsos.api.app import HTTP_STATUS, audit_sealer
 from jamsos.api.app import create_app as create_api
 from jamsos.auth import service as auth
 from jamsos.auth.domain import STAFF
@@ -61,7 +61,8 @@ def create_app(
             limiter.total_tokens = min(limiter.total_tokens, pool["pool_size"] + pool["max_overflow"])
         if (settings.web_warm if warm is None else warm) and steering is not None and steering.available:
             threading.Thread(target=steering.warm, name="jamsos-warm", daemon=True).start()
-        yield
+        async with audit_sealer(app.state.engine, settings.audit_seal_seconds):
+            yield
 
     app = FastAPI(title="jamsos", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.engine = make_engine(settings.effective_database_url, **settings.pool_options())
