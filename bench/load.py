@@ -79,6 +79,18 @@ def setup(url: str, workers: int) -> dict[str, Any]:
     return {"load_s": round(load_s, 1), "tokens": tokens, "niks": ternate}
 
 
+def audit_chain(url: str) -> dict[str, Any]:
+    """Every call of the runs left an audit entry; after the server stops they are all sealed and chained."""
+    from jamsos.auth import service as auth
+    from jamsos.infra.db import make_engine, unit_of_work
+
+    engine = make_engine(url)
+    with unit_of_work(engine) as s:
+        check = auth.verify(s).to_json()
+    engine.dispose()
+    return check
+
+
 def wrk(url: str, clients: int, seconds: int, think_ms: int, files: tuple[Path, Path], run: int) -> dict[str, Any]:
     """One wrk run of ``clients`` connections for ``seconds``; the figures bench/load.lua prints."""
     threads = min(2, clients)
@@ -147,6 +159,11 @@ def main() -> None:
         for n, (name, clients, seconds, think) in enumerate(plan, start=1):
             runs[name] = wrk(base, clients, seconds, think, files, n)
             print(f"{name}: {runs[name]}", flush=True)
+        server.terminate()  # the sealer chains what is left before the server stops
+        server.wait(timeout=60)
+        server = None
+        chain = audit_chain(url)
+        print(f"audit chain after the runs: {chain}", flush=True)
     finally:
         if server is not None:
             server.terminate()
@@ -162,6 +179,7 @@ def main() -> None:
         "goal_p95_ms_at_50": 100,
         "goal_met_50": runs["clients_50"]["p95_ms"] <= 100,
         "goal_no_errors_200": runs["clients_200"]["errors"] == 0,
+        "audit_chain": chain,
     }
     print(json.dumps(figures))
 
