@@ -5,7 +5,9 @@ from __future__ import annotations
 import getpass
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from typer.testing import CliRunner
@@ -20,18 +22,36 @@ from tests.scenario import nik
 pytestmark = pytest.mark.integration
 
 
-def test_users_tokens_and_the_audit_log(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class Run(Protocol):
+    def __call__(self, *args: str, stdin: str | None = None, code: int = 0) -> str: ...
+
+
+@pytest.fixture
+def store(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh SQLite store for the commands, with a fixed pseudonym key and no account acted as."""
     db = tmp_path / "jamsos.db"
     shutil.copy(sqlite_template, db)
     monkeypatch.setenv("JAMSOS_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("JAMSOS_PSEUDONYM_KEY", "cli test key")
+    monkeypatch.delenv("JAMSOS_USER", raising=False)
     settings.cache_clear()
+    yield db
+    settings.cache_clear()
+
+
+@pytest.fixture
+def run() -> Run:
     runner = CliRunner()
 
-    def run(*args: str, stdin: str | None = None, code: int = 0) -> str:
+    def invoke(*args: str, stdin: str | None = None, code: int = 0) -> str:
         result = runner.invoke(app, list(args), input=stdin)
         assert result.exit_code == code, result.output
         return result.output
 
+    return invoke
+
+
+def test_users_tokens_and_the_audit_log(store: Path, run: Run) -> None:
     run(
         "user",
         "add",
@@ -51,25 +71,11 @@ def test_users_tokens_and_the_audit_log(sqlite_template: Path, tmp_path: Path, m
     assert '"active": false' in run("user", "list", "--json")
     assert '"entries": 4, "ok": true' in run("audit", "verify", "--json")  # add, token, revoke, lock
     assert "create_token" in {e["action"] for e in json.loads(run("audit", "list", "--json"))}
-    settings.cache_clear()
 
 
 def test_operations_commands_are_audited_and_limited_to_the_account_acted_as(
-    sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: Path, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "jamsos.db"
-    shutil.copy(sqlite_template, db)
-    monkeypatch.setenv("JAMSOS_DATABASE_URL", f"sqlite:///{db}")
-    monkeypatch.setenv("JAMSOS_PSEUDONYM_KEY", "cli test key")
-    monkeypatch.delenv("JAMSOS_USER", raising=False)
-    settings.cache_clear()
-    runner = CliRunner()
-
-    def run(*args: str, stdin: str | None = None, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), input=stdin)
-        assert result.exit_code == code, result.output
-        return result.output
-
     ternate, medan = nik(1), nik(2, regency="1271")
     run("worker", "add", ternate, "--name", "Siti Aminah", "--from", "2024-01-01")
     run("worker", "add", medan, "--name", "Budi Santoso", "--from", "2024-01-01")
@@ -90,7 +96,7 @@ def test_operations_commands_are_audited_and_limited_to_the_account_acted_as(
     monkeypatch.delenv("JAMSOS_USER")
     settings.cache_clear()
 
-    with unit_of_work(make_engine(f"sqlite:///{db}")) as s:
+    with unit_of_work(make_engine(f"sqlite:///{store}")) as s:
         log = list(reversed(auth.entries(s)))
         assert auth.verify(s).ok
     me = f"os:{getpass.getuser()}"
