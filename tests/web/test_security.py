@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from playwright.sync_api import Browser
 from jamsos.auth import service as auth
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
+from jamsos.web import security
 from jamsos.web.app import create_app
 from tests.web.conftest import CLOCK, PASSWORD, Served, Watched, login
 
@@ -136,3 +138,20 @@ def test_the_api_docs_work_offline_under_the_content_security_policy(served: Ser
     page.page.get_by_text("/workers/{nik}").first.wait_for()
     assert page.page.locator(".opblock").count() > 20
     assert outside == [] and page.problems == []
+
+
+def test_the_server_logs_never_hold_a_nik(
+    sqlite_template: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn's access log names every URL; a worker's record is /api/workers/{nik}."""
+    db = tmp_path / "jamsos.db"
+    db.write_bytes(sqlite_template.read_bytes())
+    create_app(Settings(database_url=f"sqlite:///{db}"), clock=lambda: CLOCK, warm=False)
+    nik = "8271011708850001"
+    access = logging.getLogger("uvicorn.access")
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/api/workers/{nik}?x=1", "1.1", 200)
+        logging.getLogger("uvicorn.error").error(f"no worker with NIK {nik}")
+    assert caplog.records and nik not in caplog.text
+    assert "/api/workers/8271********0001?x=1" in caplog.text and "NIK 8271********0001" in caplog.text
+    assert "kpj 12345678901 npp 12345678" in security.mask_niks("kpj 12345678901 npp 12345678")  # not NIKs

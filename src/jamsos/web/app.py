@@ -46,6 +46,7 @@ def create_app(
 ) -> FastAPI:
     """The app for one operational store (``settings``) and one warehouse directory. ``warm`` (default: the
     ``web_warm`` setting) computes the steering figures of the latest month in the background at start-up."""
+    security.mask_server_logs()
     tree = load_parameters(settings.rules_dir)
     directory = warehouse if warehouse is not None else settings.warehouse_dir
     steering = Steering(directory, tree, cache=settings.web_cache) if directory is not None else None

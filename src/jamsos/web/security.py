@@ -3,6 +3,8 @@ login rate limiting, and the security headers of every answer."""
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 import threading
 import time
@@ -35,6 +37,35 @@ class TooManyAttempts(DomainError):
 
 class CsrfFailed(DomainError):
     code = "forbidden"
+
+
+# Sixteen digits standing alone: a NIK (or a virtual account number) in a URL or a message.
+_NIK_LIKE = re.compile(r"(?<!\d)(\d{4})\d{8}(\d{4})(?!\d)")
+
+
+def mask_niks(text: str) -> str:
+    """Every NIK-like number in ``text`` masked as on the screens (``8271********0001``)."""
+    return _NIK_LIKE.sub(r"\1********\2", text)
+
+
+class MaskNiksInLogs(logging.Filter):
+    """The server's own logs (uvicorn's access log names every URL, and a worker's record is
+    ``/api/workers/{nik}``) never hold a NIK in full."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = mask_niks(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_niks(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def mask_server_logs() -> None:
+    """Install ``MaskNiksInLogs`` on uvicorn's loggers (once per process)."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, MaskNiksInLogs) for f in logger.filters):
+            logger.addFilter(MaskNiksInLogs())
 
 
 class SecurityHeaders:
