@@ -173,8 +173,8 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         where = f"api:{request.client.host if request.client else '?'}"
         who = pseudonym(pseudonym_key, nik) if nik else key
         auth.record(db, actor=actor, action=action, entity=entity, at=now(), source=where, key=who, detail=detail)
-        # The entry is the request's last write: commit here, with the change it records, so the audit
-        # chain's head is held for the commit only (not until the framework tears the request down).
+        # The entry is the request's last write: commit here, with the change it records, so the request's
+        # row locks and its connection are released at once (not when the framework tears the request down).
         db.commit()
 
     def in_scope(visible: bool, what: str) -> None:
