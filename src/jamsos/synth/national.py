@@ -486,14 +486,17 @@ class Traits:
 class Uptake:
     """Which PU workers' employers register JHT, JP and JKP (the rest are "PDS program": registered for
     fewer programs than their size requires). A PU worker at a small employer holds JHT when ``draw <=
-    small_jht``; at a medium or large one JHT and JP when ``draw <= medium_jp``, and JKP too when also
-    ``jkp_draw <= jkp``. The thresholds are chosen so that the published 2023-12 counts are met exactly."""
+    small_jht``; at a medium or large one JHT and JP when ``draw <= medium_jp``, JHT alone when ``draw <=
+    medium_jht`` (``>= medium_jp``: used only when the small employers' workers are too few to make up the
+    JHT count), and JKP too when also ``jkp_draw <= jkp`` with JP. The thresholds are chosen so that the
+    published 2023-12 counts are met exactly."""
 
     draw: np.ndarray  # per person, uniform
     jkp_draw: np.ndarray  # per person, uniform
     small_jht: float
     medium_jp: float
     jkp: float
+    medium_jht: float
 
 
 def _kth(values: np.ndarray, k: int) -> float:
@@ -503,6 +506,19 @@ def _kth(values: np.ndarray, k: int) -> float:
     if k >= len(values):
         return 2.0
     return float(np.partition(values, k - 1)[k - 1])
+
+
+def uptake_thresholds(medium: np.ndarray, small: np.ndarray, k_jp: int, k_jht: int) -> tuple[float, float, float]:
+    """``(medium_jp, small_jht, medium_jht)`` for the draws of PU workers at medium-or-large and at small
+    employers: ``k_jp`` medium ones get JP (and JHT); the other ``k_jht - k_jp`` JHT holders are small ones
+    first, then, when those are too few (at national scale employers are larger and their small ones hold
+    fewer workers), medium ones without JP."""
+    medium_jp = _kth(medium, k_jp)
+    chosen = int((medium <= medium_jp).sum())
+    jht_only = k_jht - chosen
+    small_jht = _kth(small, jht_only)
+    medium_jht = _kth(medium, chosen + jht_only - len(small)) if jht_only > len(small) else medium_jp
+    return medium_jp, small_jht, medium_jht
 
 
 def calibrate_uptake(
@@ -519,15 +535,15 @@ def calibrate_uptake(
     size = places.employer_size[np.maximum(places.spell_employer[live], 0)]
     medium = person[(seg == PU) & (size >= 2)]
     small = person[(seg == PU) & (size == 1)]
-    k_jp = round(goals["jp"])
-    medium_jp = _kth(draw[medium], k_jp)
+    medium_jp, small_jht, medium_jht = uptake_thresholds(
+        draw[medium], draw[small], round(goals["jp"]), round(goals["jht_pu"])
+    )
     chosen = medium[draw[medium] <= medium_jp]
-    small_jht = _kth(draw[small], round(goals["jht_pu"]) - len(chosen))
     jkp = _kth(jkp_draw[chosen], round(goals["jkp"]))
     holders = person[((seg == BPU) | (seg == PMI)) & (tr.jht_from[person] <= o)]
     keep = _kth(bpu_draw[holders], round(goals["jht_bpu"]))
     tr.jht_from[(bpu_draw > keep) & ((pop.seg == BPU) | (pop.seg == PMI))] = OPEN
-    tr.uptake = Uptake(draw, jkp_draw, small_jht, medium_jp, jkp)
+    tr.uptake = Uptake(draw, jkp_draw, small_jht, medium_jp, jkp, medium_jht)
 
 
 ECOSYSTEM_CODES = ("", "desa", "pasar", "e_commerce", "ukm", "pekerja_rentan")
@@ -790,10 +806,11 @@ def _program_targets(pop: Population, places: Places, tr: Traits, goals: dict[st
     seg = pop.seg[person]
     size = places.employer_size[np.maximum(places.spell_employer[live], 0)]
     medium = (seg == PU) & (size >= 2) & (up.draw[person] <= up.medium_jp)
+    medium_jht = (seg == PU) & (size >= 2) & (up.draw[person] <= up.medium_jht)
     small = (seg == PU) & (size == 1) & (up.draw[person] <= up.small_jht)
     jkp = medium & (up.jkp_draw[person] <= up.jkp)
     bpu_jht = ((seg == BPU) | (seg == PMI)) & (tr.jht_from[person] <= o)
-    achieved = {"jht_pu": small | medium, "jp": medium, "jkp": jkp, "jht_bpu": bpu_jht}
+    achieved = {"jht_pu": small | medium_jht, "jp": medium, "jkp": jkp, "jht_bpu": bpu_jht}
     names = {"jht_pu": "active JHT pu", "jp": "active JP", "jkp": "active JKP", "jht_bpu": "active JHT bpu"}
     return [Target(f"{names[k]} 2023-12", goals[k], int(achieved[k].sum())) for k in names]
 
@@ -878,7 +895,8 @@ def _write_months(
         person = pop.sp_person[rows]
         small = (seg == PU) & (size == 1) & (True if up is None else up.draw[person] <= up.small_jht)
         medium = (seg == PU) & (size >= 2) & (True if up is None else up.draw[person] <= up.medium_jp)
-        programs[small | medium] |= 4
+        medium_jht = (seg == PU) & (size >= 2) & (True if up is None else up.draw[person] <= up.medium_jht)
+        programs[small | medium_jht] |= 4
         programs[medium] |= 8
         if jkp:
             programs[medium & (True if up is None else up.jkp_draw[person] <= up.jkp)] |= 16
