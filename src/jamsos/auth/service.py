@@ -101,10 +101,13 @@ def _principal(session: Session, row: Any) -> d.Principal:
     return d.Principal(row.username, row.role, scope, row.kanwil_code, row.branch_code, row.npp, row.nik)
 
 
-def principal(session: Session, username: str) -> d.Principal:
+def principal(session: Session, username: str, *, at: dt.datetime | None = None) -> d.Principal:
+    """The user acting, checked on every request: active, and (given ``at``) not locked out."""
     row = session.execute(select(t.app_user).where(t.app_user.c.username == username)).first()
     if row is None or not row.active:
         raise d.NotAuthenticated("no such active user")
+    if at is not None and row.locked_until is not None and row.locked_until > at:
+        raise d.NotAuthenticated("the account is locked; log in again later")
     return _principal(session, row)
 
 

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     warehouse_dir: Path | None = None
     web_warm: bool = True
     web_cache: bool = True
+    web_page_cache_bytes: int = 64 * 2**20  # rendered steering pages kept, least recently used out first
     secret_key: SecretStr | None = None
     pseudonym_key: SecretStr | None = None
     login_max_failures: int = 5

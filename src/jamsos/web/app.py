@@ -15,10 +15,8 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jamsos.api.app import HTTP_STATUS, audit_sealer
 from jamsos.api.app import create_app as create_api
@@ -34,7 +32,6 @@ from jamsos.web.render import html_error, link
 from jamsos.web.steering import Steering
 
 STATUS = {**HTTP_STATUS, "period_missing": 404, "unknown_dimension": 404, "scenario_invalid": 422}
-STEERING_PATHS = ("/nasional", "/wilayah", "/cabang/", "/ekosistem", "/strategi", "/target", "/dana", "/peta")
 
 
 def create_app(
@@ -49,7 +46,11 @@ def create_app(
     security.mask_server_logs()
     tree = load_parameters(settings.rules_dir)
     directory = warehouse if warehouse is not None else settings.warehouse_dir
-    steering = Steering(directory, tree, cache=settings.web_cache) if directory is not None else None
+    steering = (
+        Steering(directory, tree, cache=settings.web_cache, page_bytes=settings.web_page_cache_bytes)
+        if directory is not None
+        else None
+    )
     fixed = settings.clock
 
     @asynccontextmanager
@@ -93,7 +94,9 @@ def create_app(
         return {
             "status": "ok",
             "warehouse": None if steering is None else str(steering.directory),
-            "cache": None if steering is None else {"hits": steering.hits, "misses": steering.misses},
+            "cache": None
+            if steering is None
+            else {"hits": steering.hits, "misses": steering.misses, "page_bytes": steering.page_bytes},
             "warm": None if steering is None else steering.warmed.is_set(),
         }
 
@@ -102,7 +105,6 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(admin.router)
     app.add_middleware(Language)
-    app.add_middleware(PageCache, steering=steering)
     app.add_middleware(security.SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
@@ -129,48 +131,6 @@ class Language:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             scope.setdefault("state", {})["lang"] = lang_of(query.get("lang", [None])[-1])
         await self.app(scope, receive, send)
-
-
-class PageCache:
-    """A steering page is the same for the same URL and warehouse state: render it once. Only a logged-in
-    staff member's GET of a steering page is kept; every other request passes straight through."""
-
-    def __init__(self, app: ASGIApp, steering: Steering | None) -> None:
-        self.app = app
-        self.steering = steering
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        steering = self.steering
-        if (
-            steering is None
-            or scope["type"] != "http"
-            or scope["method"] != "GET"
-            or not scope["path"].startswith(STEERING_PATHS)
-        ):
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        if request.session.get("role") not in STAFF or "format" in request.query_params:
-            await self.app(scope, receive, send)
-            return
-        key = ("html", str(request.url))
-        body = await run_in_threadpool(steering.lookup, key)
-        if body is not None:
-            await Response(body, media_type="text/html; charset=utf-8")(scope, receive, send)
-            return
-        messages: list[Message] = []
-
-        async def hold(message: Message) -> None:
-            messages.append(message)
-
-        await self.app(scope, receive, hold)
-        start = messages[0]
-        content_type = MutableHeaders(scope=start).get("content-type", "")
-        if start["status"] == 200 and content_type.startswith("text/html"):
-            page = b"".join(m.get("body", b"") for m in messages[1:] if m["type"] == "http.response.body")
-            await run_in_threadpool(steering.keep, key, page)
-        for message in messages:
-            await send(message)
 
 
 def app_from_environment() -> FastAPI:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from jamsos.fund.projection import FUNDS
 from jamsos.kernel.errors import NotFound
 from jamsos.kernel.period import Period
 from jamsos.web.labels import ECOSYSTEMS, SEGMENTS, t
-from jamsos.web.render import Page, page_response, province_map
+from jamsos.web.render import Page, page_response, province_map, shared_body, with_header
 from jamsos.web.security import Who
 from jamsos.web.steering import FUND_SCENARIOS, Steering
 from jamsos.web.tables import Column, Table
@@ -45,6 +47,29 @@ ATTAINMENT_COLUMNS = [
     Column("rank_text", label="rank"),
     Column("p_reach_target", "prob"),
 ]
+
+
+def steering_page(build: Callable[..., Page]) -> Callable[..., Response]:
+    """A steering page, the same for every staff member: its body is kept per warehouse state, language and the
+    filters the route declares (other query parameters are ignored, so they cannot grow the cache), and each
+    request adds its own header (who is logged in, their menu, their CSRF token). The router's dependency has
+    checked the user first, on every request; downloads are built afresh."""
+
+    @functools.wraps(build)
+    def route(request: Request, **params: Any) -> Response:
+        request.state.params = params
+        if "format" in request.query_params:
+            return page_response(request, build(request, **params))
+        s = _steering(request)
+        key = (build.__name__, request.state.lang, tuple(sorted(params.items())))
+        kept = s.page(key)
+        if kept is None:
+            page = build(request, **params)
+            kept = (shared_body(request, page), page.nav)
+            s.keep_page(key, *kept)
+        return with_header(request, *kept)
+
+    return route
 
 
 def _steering(request: Request) -> Steering:
@@ -115,7 +140,8 @@ def _bar(chart_id: str, rows: list[dict[str, Any]], label_key: str, value_key: s
 
 
 @router.get("/nasional")
-def nasional(request: Request, period: str | None = None) -> Response:
+@steering_page
+def nasional(request: Request, period: str | None = None) -> Page:
     s = _steering(request)
     lang = request.state.lang
     p = s.period(period)
@@ -138,13 +164,12 @@ def nasional(request: Request, period: str | None = None) -> Response:
         ],
     )
     charts = [_trend_chart(s, lang, p), _bar("segments", segments, "segment_name", "active", t(lang, "active"))]
-    return page_response(
-        request, Page("nasional", "nasional.html", period=p, tables=[seg_table], charts=charts, extra={"cards": cards})
-    )
+    return Page("nasional", "nasional.html", period=p, tables=[seg_table], charts=charts, extra={"cards": cards})
 
 
 @router.get("/wilayah")
-def wilayah(request: Request, period: str | None = None, kanwil: str | None = None) -> Response:
+@steering_page
+def wilayah(request: Request, period: str | None = None, kanwil: str | None = None) -> Page:
     s = _steering(request)
     lang = request.state.lang
     p = s.period(period)
@@ -181,9 +206,7 @@ def wilayah(request: Request, period: str | None = None, kanwil: str | None = No
             )
         )
     chart = _bar("kanwil-active", kanwils, "kanwil_name", "active", t(lang, "active"))
-    return page_response(
-        request, Page("wilayah", "table_page.html", period=p, tables=tables, charts=[chart], extra={"subtitle": title})
-    )
+    return Page("wilayah", "table_page.html", period=p, tables=tables, charts=[chart], extra={"subtitle": title})
 
 
 def _branch_ranks(s: Steering) -> dict[str, dict[str, Any]]:
@@ -206,7 +229,8 @@ def _branch_ranks(s: Steering) -> dict[str, dict[str, Any]]:
 
 
 @router.get("/cabang/{branch}")
-def cabang(request: Request, branch: str, period: str | None = None) -> Response:
+@steering_page
+def cabang(request: Request, branch: str, period: str | None = None) -> Page:
     s = _steering(request)
     lang = request.state.lang
     p = s.period(period)
@@ -235,16 +259,13 @@ def cabang(request: Request, branch: str, period: str | None = None) -> Response
         "datasets": [{"label": t(lang, "active"), "data": [r["active"] for r in series], "role": "actual"}],
     }
     cards = _cards(row, [("active", "int"), ("active_yoy_pct", "pct"), ("retention_pct", "pct"), ("new", "int")])
-    return page_response(
-        request,
-        Page(
-            "wilayah",
-            "nasional.html",
-            period=p,
-            tables=tables,
-            charts=[chart],
-            extra={"cards": cards, "subtitle": f"{row['branch_name']} — {row['kanwil_name']}"},
-        ),
+    return Page(
+        "wilayah",
+        "nasional.html",
+        period=p,
+        tables=tables,
+        charts=[chart],
+        extra={"cards": cards, "subtitle": f"{row['branch_name']} — {row['kanwil_name']}"},
     )
 
 
@@ -253,7 +274,8 @@ def _attainment_row(j: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/ekosistem")
-def ekosistem(request: Request, period: str | None = None) -> Response:
+@steering_page
+def ekosistem(request: Request, period: str | None = None) -> Page:
     s = _steering(request)
     lang = request.state.lang
     p = s.period(period)
@@ -281,9 +303,7 @@ def ekosistem(request: Request, period: str | None = None) -> Response:
         cohorts,
     )
     chart = _bar("eco-active", rows, "ecosystem_name", "active", t(lang, "active"))
-    return page_response(
-        request, Page("ekosistem", "table_page.html", period=p, tables=[table, ch_table, co_table], charts=[chart])
-    )
+    return Page("ekosistem", "table_page.html", period=p, tables=[table, ch_table, co_table], charts=[chart])
 
 
 def _cohort_summary(rows: list[dict[str, Any]], key: str, lang: str) -> list[dict[str, Any]]:
@@ -310,7 +330,10 @@ def _cohort_summary(rows: list[dict[str, Any]], key: str, lang: str) -> list[dic
 
 
 @router.get("/strategi")
-def strategi(request: Request, period: str | None = None, min_workers: int = 20) -> Response:
+@steering_page
+def strategi(
+    request: Request, period: str | None = None, min_workers: Annotated[int, Query(ge=1, le=100_000)] = 20
+) -> Page:
     s = _steering(request)
     lang = request.state.lang
     p = s.period(period)
@@ -390,15 +413,12 @@ def strategi(request: Request, period: str | None = None, min_workers: int = 20)
         ),
         "ekstensifikasi": _cards(n, [("new", "int"), ("employers_new", "int"), ("coverage_pct", "pct")]),
     }
-    return page_response(
-        request,
-        Page(
-            "strategi",
-            "strategi.html",
-            period=p,
-            tables=[f_table, c_table, p_table],
-            extra={"groups": groups, "min_workers": min_workers},
-        ),
+    return Page(
+        "strategi",
+        "strategi.html",
+        period=p,
+        tables=[f_table, c_table, p_table],
+        extra={"groups": groups, "min_workers": min_workers},
     )
 
 
@@ -407,7 +427,8 @@ def _share(value: Any, base: Any) -> float | None:
 
 
 @router.get("/target")
-def target(request: Request) -> Response:
+@steering_page
+def target(request: Request) -> Page:
     s = _steering(request)
     lang = request.state.lang
     report = s.attainment(with_forecast=True)
@@ -453,14 +474,12 @@ def target(request: Request) -> Response:
         ],
         forecasts,
     )
-    return page_response(
-        request,
-        Page("target", "table_page.html", period=p, tables=[table, f_table], charts=[_trend_chart(s, lang, p)]),
-    )
+    return Page("target", "table_page.html", period=p, tables=[table, f_table], charts=[_trend_chart(s, lang, p)])
 
 
 @router.get("/dana")
-def dana(request: Request, scenario: str = "base") -> Response:
+@steering_page
+def dana(request: Request, scenario: str = "base") -> Page:
     s = _steering(request)
     lang = request.state.lang
     if scenario not in FUND_SCENARIOS:
@@ -573,15 +592,12 @@ def dana(request: Request, scenario: str = "base") -> Response:
             },
         ],
     }
-    return page_response(
-        request,
-        Page(
-            "dana",
-            "dana.html",
-            tables=[p_table, fl_table, c_table, s_table, i_table],
-            charts=[chart],
-            extra={"scenario": scenario, "scenarios": FUND_SCENARIOS, "assumptions": result["assumptions"]},
-        ),
+    return Page(
+        "dana",
+        "dana.html",
+        tables=[p_table, fl_table, c_table, s_table, i_table],
+        charts=[chart],
+        extra={"scenario": scenario, "scenarios": FUND_SCENARIOS, "assumptions": result["assumptions"]},
     )
 
 
@@ -590,7 +606,8 @@ def _t(v: int | None) -> float | None:
 
 
 @router.get("/peta")
-def peta(request: Request, period: str | None = None) -> Response:
+@steering_page
+def peta(request: Request, period: str | None = None) -> Page:
     s = _steering(request)
     lang = request.state.lang
     p = s.period(period)
@@ -602,4 +619,4 @@ def peta(request: Request, period: str | None = None) -> Response:
         rows,
     )
     svg = province_map({r["province"]: r for r in rows}, lang)
-    return page_response(request, Page("peta", "peta.html", period=p, tables=[table], extra={"svg": svg}))
+    return Page("peta", "peta.html", period=p, tables=[table], extra={"svg": svg})

@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from jamsos.kernel.errors import NotFound
 from jamsos.kernel.period import Period
@@ -57,8 +59,13 @@ class Page:
 
 
 def url_with(request: Request, **changes: Any) -> str:
-    """The current URL with some query parameters changed (None removes one): filters live in the URL."""
-    params = dict(request.query_params)
+    """The current URL with some query parameters changed (None removes one): filters live in the URL. A page
+    that declares its filters (``request.state.params``, the steering pages) keeps only those, so a cached page
+    never carries a parameter its first viewer made up."""
+    known = getattr(request.state, "params", None)
+    params = {k: str(v) for k, v in known.items() if v is not None} if known is not None else dict(request.query_params)
+    if known is not None and request.state.lang != "id":
+        params["lang"] = request.state.lang
     for k, v in changes.items():
         if v is None:
             params.pop(k, None)
@@ -124,7 +131,8 @@ def context(request: Request, page: Page) -> dict[str, Any]:
         "periods": periods,
         "scale": scale,
         "warehouse": str(steering.directory) if steering is not None else None,
-        "charts_json": json.dumps(page.charts, ensure_ascii=False),
+        # Escaped for a <script> element: a label holding "</script>" stays text (htmlsafe_json_dumps).
+        "charts_json": htmlsafe_json_dumps(page.charts, dumps=json.dumps, ensure_ascii=False),
         **page.extra,
     }
 
@@ -138,6 +146,23 @@ def page_response(request: Request, page: Page) -> Response:
                 return download(table, wanted, request.state.lang)
         raise NotFound(f"this page has no table {table_id!r}")
     return TEMPLATES.TemplateResponse(request, page.template, context(request, page))
+
+
+# Where the per-request header goes in a page kept in the cache. Text from data is escaped, so "<!--" in a page
+# body can only come from a template.
+HEADER_SLOT = "<!--jamsos:header-->"
+
+
+def shared_body(request: Request, page: Page) -> str:
+    """The page as every viewer sees it: the header (user, menu, CSRF token) left as ``HEADER_SLOT``."""
+    ctx = context(request, page) | {"header_html": Markup(HEADER_SLOT), "user": None, "role": None, "csrf": ""}
+    return TEMPLATES.get_template(page.template).render(ctx)
+
+
+def with_header(request: Request, body: str, nav: str) -> HTMLResponse:
+    """A shared page body completed with this request's header: who is logged in, their menu, their token."""
+    header = TEMPLATES.get_template("_header.html").render(context(request, Page(nav, "_header.html")))
+    return HTMLResponse(body.replace(HEADER_SLOT, header, 1))
 
 
 def html_error(request: Request, status: int, message: str) -> HTMLResponse:

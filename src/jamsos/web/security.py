@@ -123,7 +123,7 @@ def principal(request: Request) -> authz.Principal:
         raise authz.NotAuthenticated("log in first")
     try:
         with unit_of_work(request.app.state.engine) as session:
-            return auth.principal(session, username)
+            return auth.principal(session, username, at=request.app.state.now())
     except authz.NotAuthenticated:
         request.session.clear()
         raise

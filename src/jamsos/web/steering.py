@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cachetools import LRUCache
+
 from jamsos.coverage import service as coverage
 from jamsos.fund import projection as fund
 from jamsos.infra.compute import Warehouse, connect, open_warehouse
@@ -34,17 +36,25 @@ PAGE_GROUPINGS: tuple[tuple[str, ...], ...] = (
     ("province",),
 )
 FUND_SCENARIOS = fund.SCENARIOS
+REFERENCE_DATASETS = ("offices", "regions")
 
 
 class Steering:
     """The steering figures of one warehouse directory, cached per warehouse state."""
 
-    def __init__(self, directory: Path, tree: ParameterTree, *, cache: bool = True) -> None:
+    def __init__(
+        self, directory: Path, tree: ParameterTree, *, cache: bool = True, page_bytes: int = 64 * 2**20
+    ) -> None:
         self.directory = directory
         self.tree = tree
         self.cache = cache
         self._lock = threading.RLock()
-        self._cache: dict[tuple[Any, ...], Any] = {}
+        # Figures per (kind, month, grouping...): a few hundred at most; the bound guards against a flood of
+        # distinct valid filters. Pages are bounded by their size in bytes, least recently used out first.
+        self._cache: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=1024)
+        self._pages: LRUCache[tuple[Any, ...], tuple[str, str]] = LRUCache(
+            maxsize=page_bytes, getsizeof=lambda v: len(v[0]) + 200
+        )
         self._state: tuple[Any, ...] | None = None
         self._w: Warehouse | None = None
         self.hits = 0
@@ -58,9 +68,12 @@ class Steering:
 
         def mtime(name: str) -> float:
             p = self.directory / name
+            if p.is_dir():
+                return max([p.stat().st_mtime, *(f.stat().st_mtime for f in p.iterdir())])
             return p.stat().st_mtime if p.exists() else 0.0
 
-        return months, mtime(tg.STORE), mtime(LEDGER), mtime(SYNTH_MARKER)
+        # Offices and regions too: a new office map changes every grouping by Kanwil, branch and province.
+        return months, *(mtime(name) for name in (tg.STORE, LEDGER, SYNTH_MARKER, *REFERENCE_DATASETS))
 
     @property
     def available(self) -> bool:
@@ -84,21 +97,31 @@ class Steering:
         state = self._current_state()
         if state != self._state or self._w is None:
             self._cache.clear()
+            self._pages.clear()
             self._w = open_warehouse(connect("duckdb"), self.directory, "duckdb")
             self._state = state
 
-    def lookup(self, key: tuple[Any, ...]) -> Any | None:
-        """A value kept under ``key`` for the warehouse's current state (e.g. a rendered page), or None."""
+    def page(self, key: tuple[Any, ...]) -> tuple[str, str] | None:
+        """A rendered page body (and its menu entry) kept under ``key`` for the warehouse's current state."""
         with self._lock:
             self._sync()
-            return self._cache.get(key)
+            found = self._pages.get(key)
+            if found is not None:
+                self.hits += 1
+            return found
 
-    def keep(self, key: tuple[Any, ...], value: Any) -> None:
+    def keep_page(self, key: tuple[Any, ...], body: str, nav: str) -> None:
         if not self.cache:
             return
         with self._lock:
             self._sync()
-            self._cache[key] = value
+            if len(body) < self._pages.maxsize:
+                self._pages[key] = (body, nav)
+
+    @property
+    def page_bytes(self) -> int:
+        """What the kept pages take (bounded by the ``page_bytes`` given)."""
+        return int(self._pages.currsize)
 
     # ---- figures ----
     def periods(self) -> list[str]:
