@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 
+from jamsos.registry.domain import EVERYTHING
+
 ROOT = Path(__file__).resolve().parents[1]
 REGENCIES = ["8271", "8272", "8201", "3171", "1271"]  # the first three are KC Ternate's
 
@@ -59,6 +61,7 @@ def setup(url: str, workers: int) -> dict[str, Any]:
         reference.load_reference(s)
         imports.import_files(
             s,
+            scope=EVERYTHING,
             employers=pop.employers,
             workers=pop.workers,
             memberships=pop.memberships,

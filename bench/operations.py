@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jamsos.registry.domain import EVERYTHING
+
 ROOT = Path(__file__).resolve().parents[1]
 PERIOD = "2024-12"
 BASELINE_PERIOD = "2024-11"
@@ -52,6 +54,7 @@ def phase_setup(url: str, memberships: int) -> dict[str, Any]:
         reference.load_reference(s)
         imports.import_files(
             s,
+            scope=EVERYTHING,
             employers=pop.employers,
             workers=pop.workers,
             memberships=pop.memberships,
@@ -72,15 +75,17 @@ def phase_billing(url: str) -> dict[str, Any]:
     at = dt.datetime(2025, 1, 5, 9)
     t0 = time.perf_counter()
     with unit_of_work(engine) as s:
-        r = led.run_billing(s, period=Period.parse(PERIOD), maker="maker", tree=tree, started_at=at)
+        r = led.run_billing(s, scope=EVERYTHING, period=Period.parse(PERIOD), maker="maker", tree=tree, started_at=at)
     run_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     with unit_of_work(engine) as s:
-        led.approve_run(s, run_id=r.run_id, checker="checker", tree=tree, decided_at=at)
+        led.approve_run(s, scope=EVERYTHING, run_id=r.run_id, checker="checker", tree=tree, decided_at=at)
     approve_s = time.perf_counter() - t1
     t2 = time.perf_counter()
     with unit_of_work(engine) as s:
-        again = led.run_billing(s, period=Period.parse(PERIOD), maker="maker", tree=tree, started_at=at)
+        again = led.run_billing(
+            s, scope=EVERYTHING, period=Period.parse(PERIOD), maker="maker", tree=tree, started_at=at
+        )
     rerun_s = time.perf_counter() - t2
     n = r.memberships + r.exceptions
     return {
@@ -127,7 +132,9 @@ def phase_payments(url: str, payments: int) -> dict[str, Any]:
     table = read_table(data, "bank.csv")
     parse_s = time.perf_counter() - t0
     with unit_of_work(engine) as s:
-        r = led.import_payments(s, table=table, tree=tree, recorded_at=dt.datetime(2025, 3, 2, 9), recorded_by="bench")
+        r = led.import_payments(
+            s, scope=EVERYTHING, table=table, tree=tree, recorded_at=dt.datetime(2025, 3, 2, 9), recorded_by="bench"
+        )
     total_s = time.perf_counter() - t0
     return {
         "payments": payments,
@@ -189,12 +196,12 @@ def phase_baseline(url: str, sample: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         done = 0
         for mid in ids:
-            state = reg.membership_state(s, membership_id=mid, month=period, known_at=at)
+            state = reg.membership_state(s, scope=EVERYTHING, membership_id=mid, month=period, known_at=at)
             m = s.execute(select(rt.membership).where(rt.membership.c.id == mid)).one()
             emp = None
             if m.employer_id:
                 npp = s.scalar(select(rt.employer.c.npp).where(rt.employer.c.id == m.employer_id))
-                emp = reg.employer_state(s, npp=npp, on=period.last_day, known_at=at)
+                emp = reg.employer_state(s, scope=EVERYTHING, npp=npp, on=period.last_day, known_at=at)
             if state is None or (m.segment == "pu" and (emp is None or emp["risk_class"] is None)):
                 continue
             try:

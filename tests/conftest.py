@@ -92,8 +92,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copy(template, target)
         yield f"sqlite:///{target}"
         return
-    server: str = request.getfixturevalue("pg_server_url")
-    template_name: str = request.getfixturevalue("pg_template")
+    yield from _pg_database(request.getfixturevalue("pg_server_url"), request.getfixturevalue("pg_template"))
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str, pg_template: str) -> Iterator[str]:
+    """A fresh store on PostgreSQL only: for what needs a server that runs transactions in parallel."""
+    yield from _pg_database(pg_server_url, pg_template)
+
+
+def _pg_database(server: str, template_name: str) -> Iterator[str]:
     name = f"jamsos_t_{os.getpid()}_{next(_counter)}"
     admin = _admin(server)
     with admin.connect() as c:

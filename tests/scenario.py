@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from jamsos.registry import service as reg
+from jamsos.registry.domain import EVERYTHING
 
 
 def nik(
@@ -43,14 +44,18 @@ def firm(
     **kwargs: Any,
 ) -> Firm:
     e = reg.register_employer(
-        s, name="PT Uji", legal_form="pt", sector=sector, size_class=size, regency_code=regency,
+        s, scope=EVERYTHING, name="PT Uji", legal_form="pt", sector=sector, size_class=size, regency_code=regency,
         valid_from=valid_from, recorded_at=at, **kwargs,
     )  # fmt: skip
     f = Firm(e.number, e.va_number)
     for i, wage in enumerate(wages):
         n = nik(first_serial + i)
-        reg.register_worker(s, nik=n, name=f"Pekerja {first_serial + i}", valid_from=valid_from, recorded_at=at)
-        f.workers[n] = reg.enrol(s, nik=n, segment="pu", npp=e.number, wage=wage, valid_from=valid_from, recorded_at=at)
+        reg.register_worker(
+            s, scope=EVERYTHING, nik=n, name=f"Pekerja {first_serial + i}", valid_from=valid_from, recorded_at=at
+        )
+        f.workers[n] = reg.enrol(
+            s, scope=EVERYTHING, nik=n, segment="pu", npp=e.number, wage=wage, valid_from=valid_from, recorded_at=at
+        )
     return f
 
 
@@ -65,9 +70,12 @@ def bpu(
 ) -> tuple[str, str, int]:
     """A BPU participant: (nik, virtual account, membership id)."""
     n = nik(serial, female=True, born=dt.date(1990, 3, 5))
-    w = reg.register_worker(s, nik=n, name=f"Pedagang {serial}", valid_from=dt.date(2024, 1, 1), recorded_at=at)
+    w = reg.register_worker(
+        s, scope=EVERYTHING, nik=n, name=f"Pedagang {serial}", valid_from=dt.date(2024, 1, 1), recorded_at=at
+    )
     mid = reg.enrol(
         s,
+        scope=EVERYTHING,
         nik=n,
         segment="bpu",
         income=income,

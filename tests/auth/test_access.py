@@ -25,6 +25,7 @@ from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
 from jamsos.kernel.pseudonym import pseudonym
 from jamsos.registry import service as reg
+from jamsos.registry.domain import EVERYTHING
 from tests.conftest import Clock
 from tests.scenario import nik
 
@@ -52,17 +53,26 @@ def world(db_url: str, clock: Clock) -> World:
     at_ = clock()
     with unit_of_work(engine) as s:
         a = reg.register_employer(
-            s, name="PT Pala Ternate", legal_form="pt", sector="C", size_class="menengah", regency_code="8271",
+            s, scope=EVERYTHING, name="PT Pala Ternate", legal_form="pt", sector="C", size_class="menengah", regency_code="8271",
             valid_from=dt.date(2024, 1, 1), recorded_at=at_,
         )  # fmt: skip
         b = reg.register_employer(
-            s, name="PT Sawit Medan", legal_form="pt", sector="A", size_class="menengah", regency_code="1271",
+            s, scope=EVERYTHING, name="PT Sawit Medan", legal_form="pt", sector="A", size_class="menengah", regency_code="1271",
             valid_from=dt.date(2024, 1, 1), recorded_at=at_,
         )  # fmt: skip
         wa, wb = nik(1), nik(2, regency="1271")
         for n, npp, name in ((wa, a.number, "Budi Santoso"), (wb, b.number, "Sari Medan")):
-            reg.register_worker(s, nik=n, name=name, valid_from=dt.date(2024, 1, 1), recorded_at=at_)
-            reg.enrol(s, nik=n, segment="pu", npp=npp, wage=5_000_000, valid_from=dt.date(2024, 1, 1), recorded_at=at_)
+            reg.register_worker(s, scope=EVERYTHING, nik=n, name=name, valid_from=dt.date(2024, 1, 1), recorded_at=at_)
+            reg.enrol(
+                s,
+                scope=EVERYTHING,
+                nik=n,
+                segment="pu",
+                npp=npp,
+                wage=5_000_000,
+                valid_from=dt.date(2024, 1, 1),
+                recorded_at=at_,
+            )
         scopes = {"kanwil": {"kanwil": "sulama"}, "branch": {"branch": "KC-TERNATE"}, "employer": {"npp": a.number}}
         scopes["worker"] = {"nik": wa}
         tokens = {}

@@ -104,7 +104,11 @@ def test_operations_commands_are_audited_and_limited_to_the_account_acted_as(
         (me, "operator", "register_worker", pseudonym(b"cli test key", ternate)),
         (me, "operator", "register_worker", pseudonym(b"cli test key", medan)),
         (me, "operator", "create_user", "kc"),
-        ("kc", "branch", "read_worker", pseudonym(b"cli test key", ternate)),  # the refused calls left nothing
+        ("kc", "branch", "read_worker", pseudonym(b"cli test key", ternate)),
+        # refused attempts are recorded (issue 14), their own changes left nothing; a person by pseudonym
+        ("kc", "branch", "refused", pseudonym(b"cli test key", medan)),
+        ("kc", "branch", "refused", pseudonym(b"cli test key", absent)),
+        ("kc", "branch", "refused", "billing_run"),
     ]
     assert all(e["source"].startswith("cli:") for e in log)
     assert not [e for e in log for v in e.values() if isinstance(v, str) and (ternate in v or medan in v)]

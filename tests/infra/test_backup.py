@@ -15,6 +15,7 @@ from jamsos.infra import backup
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.registry import service as reg
 from jamsos.registry import tables as rt
+from jamsos.registry.domain import EVERYTHING
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,7 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
     engine = make_engine(db_url)
     with unit_of_work(engine) as s:
         firm(s, clock(), wages=[5_000_000, 4_000_000])
-        auth.record(s, actor="test", action="setup", entity="store", at=clock(), source="test")
+        auth.record(s, actor="test", action="load_reference", entity="store", at=clock(), source="test")
         auth.seal(s)
     engine.dispose()
     result = backup.backup(db_url, tmp_path / "store.backup")
@@ -39,8 +40,10 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
 
     engine = make_engine(db_url)
     with unit_of_work(engine) as s:  # after the backup: more workers, another audit entry
-        reg.register_worker(s, nik=nik(50), name="Later", valid_from=dt.date(2024, 6, 1), recorded_at=clock())
-        auth.record(s, actor="test", action="later", entity="store", at=clock(), source="test")
+        reg.register_worker(
+            s, scope=EVERYTHING, nik=nik(50), name="Later", valid_from=dt.date(2024, 6, 1), recorded_at=clock()
+        )
+        auth.record(s, actor="test", action="read_worker", entity="store", at=clock(), source="test")
         auth.seal(s)
     engine.dispose()
     assert _workers(db_url) == 3
@@ -51,7 +54,9 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
     with unit_of_work(engine) as s:
         check = auth.verify(s)
         assert check.ok and check.entries == 1  # the chain as it was, intact
-        reg.register_worker(s, nik=nik(51), name="After restore", valid_from=dt.date(2024, 6, 1), recorded_at=clock())
+        reg.register_worker(
+            s, scope=EVERYTHING, nik=nik(51), name="After restore", valid_from=dt.date(2024, 6, 1), recorded_at=clock()
+        )
     engine.dispose()
 
 

@@ -28,6 +28,7 @@ from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
 from jamsos.registry import imports
+from jamsos.registry.domain import EVERYTHING
 from jamsos.rules.tree import load_parameters
 from jamsos.synth.operations import payment_file, population
 
@@ -47,6 +48,7 @@ def _populate(url: str, workers: int = 4000) -> None:
         )  # fmt: skip
         imports.import_files(
             s,
+            scope=EVERYTHING,
             employers=pop.employers,
             workers=pop.workers,
             memberships=pop.memberships,
@@ -133,9 +135,9 @@ def test_a_payment_import_killed_mid_transaction_posts_nothing_then_once(
     url, db = store
     engine = make_engine(url)
     with unit_of_work(engine) as s:
-        run = ledger.run_billing(s, period=MONTH, maker="ani", tree=TREE, started_at=AT)
+        run = ledger.run_billing(s, scope=EVERYTHING, period=MONTH, maker="ani", tree=TREE, started_at=AT)
     with unit_of_work(engine) as s:
-        ledger.approve_run(s, run_id=run.run_id, checker="budi", tree=TREE, decided_at=AT)
+        ledger.approve_run(s, scope=EVERYTHING, run_id=run.run_id, checker="budi", tree=TREE, decided_at=AT)
         bills = [(b["va_number"], b["account_owed"], b["due"]) for b in ledger.bills_for_period(s, period=MONTH)]
     engine.dispose()
     bank = payment_file(bills, pay_share=1.0, late_share=0.2, seed=5, prefix="K-", not_after=dt.date(2024, 8, 20))
@@ -165,9 +167,9 @@ def test_a_payment_import_killed_mid_transaction_posts_nothing_then_once(
 def _approve_all(url: str) -> None:
     engine = make_engine(url)
     with unit_of_work(engine) as s:
-        run = ledger.run_billing(s, period=MONTH, maker="ani", tree=TREE, started_at=AT)
+        run = ledger.run_billing(s, scope=EVERYTHING, period=MONTH, maker="ani", tree=TREE, started_at=AT)
     with unit_of_work(engine) as s:
-        ledger.approve_run(s, run_id=run.run_id, checker="budi", tree=TREE, decided_at=AT)
+        ledger.approve_run(s, scope=EVERYTHING, run_id=run.run_id, checker="budi", tree=TREE, decided_at=AT)
     engine.dispose()
 
 

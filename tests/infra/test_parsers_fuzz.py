@@ -28,6 +28,7 @@ from jamsos.ledger import service as ledger
 from jamsos.planning import targets as tg
 from jamsos.planning.forecast import ForecastError, forecast
 from jamsos.registry import imports
+from jamsos.registry.domain import EVERYTHING
 from jamsos.rules.tree import load_parameters
 from jamsos.warehouse import imports as wh_imports
 
@@ -120,13 +121,27 @@ def test_registry_declaration_and_bank_files(session: Session, case: tuple[str, 
     if table is None:
         return
     run = {
-        "employers": lambda: imports.import_employers(session, table=table, recorded_at=AT, recorded_by="fuzz"),
-        "workers": lambda: imports.import_workers(session, table=table, recorded_at=AT, recorded_by="fuzz"),
-        "memberships": lambda: imports.import_memberships(session, table=table, recorded_at=AT, recorded_by="fuzz"),
-        "declaration": lambda: ledger.declare_wages(
-            session, npp="JS00000001", period=Period(2024, 12), table=table, recorded_at=AT, recorded_by="fuzz"
+        "employers": lambda: imports.import_employers(
+            session, scope=EVERYTHING, table=table, recorded_at=AT, recorded_by="fuzz"
         ),
-        "payments": lambda: ledger.import_payments(session, table=table, tree=TREE, recorded_at=AT, recorded_by="fuzz"),
+        "workers": lambda: imports.import_workers(
+            session, scope=EVERYTHING, table=table, recorded_at=AT, recorded_by="fuzz"
+        ),
+        "memberships": lambda: imports.import_memberships(
+            session, scope=EVERYTHING, table=table, recorded_at=AT, recorded_by="fuzz"
+        ),
+        "declaration": lambda: ledger.declare_wages(
+            session,
+            scope=EVERYTHING,
+            npp="JS00000001",
+            period=Period(2024, 12),
+            table=table,
+            recorded_at=AT,
+            recorded_by="fuzz",
+        ),
+        "payments": lambda: ledger.import_payments(
+            session, scope=EVERYTHING, table=table, tree=TREE, recorded_at=AT, recorded_by="fuzz"
+        ),
     }[kind]
     _in_savepoint(session, run)
 

@@ -17,6 +17,7 @@ from jamsos.ledger import service as led
 from jamsos.ledger import tables as lt
 from jamsos.ledger.errors import FourEyes, RunNotPending
 from jamsos.registry import service as reg
+from jamsos.registry.domain import EVERYTHING
 from jamsos.rules import codes as c
 from jamsos.rules.calculator import Membership, calculate
 from jamsos.rules.tree import ParameterTree
@@ -27,15 +28,19 @@ DEC = Period(2024, 12)
 
 def billed(engine: Engine, account_va: str) -> int:
     with unit_of_work(engine) as s:
-        return sum(b["contribution"] for b in led.statement(s, va_number=account_va)["bills"])
+        return sum(b["contribution"] for b in led.statement(s, scope=EVERYTHING, va_number=account_va)["bills"])
 
 
 def run_and_approve(engine: Engine, tree: ParameterTree, clock: Clock, period: Period = DEC) -> led.RunSummary:
     with unit_of_work(engine) as s:
-        r = led.run_billing(s, period=period, maker="ani", tree=tree, started_at=clock.advance(minutes=1))
+        r = led.run_billing(
+            s, scope=EVERYTHING, period=period, maker="ani", tree=tree, started_at=clock.advance(minutes=1)
+        )
     if r.status == "draft":
         with unit_of_work(engine) as s:
-            led.approve_run(s, run_id=r.run_id, checker="budi", tree=tree, decided_at=clock.advance(minutes=1))
+            led.approve_run(
+                s, scope=EVERYTHING, run_id=r.run_id, checker="budi", tree=tree, decided_at=clock.advance(minutes=1)
+            )
     return r
 
 
@@ -46,13 +51,13 @@ def test_run_bills_what_the_calculator_says_and_counts_after_approval(
         f = firm(s, clock(), wages=[5_000_000, 12_000_000], size="menengah", sector="C")
         _, bpu_va, _ = bpu(s, clock(), 50, income=2_000_000, programs=("jkk", "jkm", "jht"))
     with unit_of_work(engine) as s:
-        r = led.run_billing(s, period=DEC, maker="ani", tree=tree, started_at=clock())
+        r = led.run_billing(s, scope=EVERYTHING, period=DEC, maker="ani", tree=tree, started_at=clock())
     assert r.status == "draft" and r.memberships == 3 and r.exceptions == 0
     assert billed(engine, f.va) == 0  # nothing counts before the checker approves
     with pytest.raises(FourEyes), unit_of_work(engine) as s:
-        led.approve_run(s, run_id=r.run_id, checker="ANI", tree=tree, decided_at=clock())
+        led.approve_run(s, scope=EVERYTHING, run_id=r.run_id, checker="ANI", tree=tree, decided_at=clock())
     with unit_of_work(engine) as s:
-        led.approve_run(s, run_id=r.run_id, checker="budi", tree=tree, decided_at=clock())
+        led.approve_run(s, scope=EVERYTHING, run_id=r.run_id, checker="budi", tree=tree, decided_at=clock())
     expected = 0
     for wage in (5_000_000, 12_000_000):
         bill = calculate(Membership("pu", DEC, wage=wage, risk_class="sedang", employer_size="menengah"), tree)
@@ -61,7 +66,7 @@ def test_run_bills_what_the_calculator_says_and_counts_after_approval(
     bpu_bill = calculate(Membership("bpu", DEC, income=2_000_000, programs=("jkk", "jkm", "jht")), tree)
     assert billed(engine, bpu_va) == bpu_bill.totals_by_payer.get("worker", 0) == 66_800
     with pytest.raises(RunNotPending), unit_of_work(engine) as s:
-        led.approve_run(s, run_id=r.run_id, checker="citra", tree=tree, decided_at=clock())
+        led.approve_run(s, scope=EVERYTHING, run_id=r.run_id, checker="citra", tree=tree, decided_at=clock())
 
 
 def test_rerun_is_idempotent_and_changes_become_reversal_plus_replacement(
@@ -76,7 +81,12 @@ def test_rerun_is_idempotent_and_changes_become_reversal_plus_replacement(
     mid = next(iter(f.workers.values()))
     with unit_of_work(engine) as s:
         reg.correct_membership(
-            s, membership_id=mid, valid_from=dt.date(2024, 10, 1), wage=5_500_000, recorded_at=clock.advance(days=1)
+            s,
+            scope=EVERYTHING,
+            membership_id=mid,
+            valid_from=dt.date(2024, 10, 1),
+            wage=5_500_000,
+            recorded_at=clock.advance(days=1),
         )
     corrected = run_and_approve(engine, tree, clock)
     assert corrected.reversals > 0 and corrected.lines == 2 * corrected.reversals
@@ -106,7 +116,12 @@ def test_back_dated_exit_reverses_the_month(engine: Engine, tree: ParameterTree,
     mid = next(iter(f.workers.values()))
     with unit_of_work(engine) as s:
         reg.exit_membership(
-            s, membership_id=mid, exit_date=dt.date(2024, 11, 30), reason="dismissal", recorded_at=clock.advance(days=1)
+            s,
+            scope=EVERYTHING,
+            membership_id=mid,
+            exit_date=dt.date(2024, 11, 30),
+            reason="dismissal",
+            recorded_at=clock.advance(days=1),
         )
     r = run_and_approve(engine, tree, clock)
     assert r.reversals == r.lines > 0
@@ -119,9 +134,12 @@ def test_exception_list_holds_back_problem_memberships(engine: Engine, tree: Par
         low = firm(s, clock(), wages=[1_500_000], sector="C", first_serial=10)  # below Maluku Utara's minimum
         ok = firm(s, clock(), wages=[5_000_000], sector="C", first_serial=20, size="kecil")
         n = nik(30)
-        reg.register_worker(s, nik=n, name="Tanpa JHT", valid_from=dt.date(2024, 1, 1), recorded_at=clock())
+        reg.register_worker(
+            s, scope=EVERYTHING, nik=n, name="Tanpa JHT", valid_from=dt.date(2024, 1, 1), recorded_at=clock()
+        )
         reg.enrol(
             s,
+            scope=EVERYTHING,
             nik=n,
             segment="pu",
             npp=ok.npp,
@@ -131,8 +149,8 @@ def test_exception_list_holds_back_problem_memberships(engine: Engine, tree: Par
             recorded_at=clock(),
         )
     with unit_of_work(engine) as s:
-        r = led.run_billing(s, period=DEC, maker="ani", tree=tree, started_at=clock())
-        report = led.run_report(s, run_id=r.run_id)
+        r = led.run_billing(s, scope=EVERYTHING, period=DEC, maker="ani", tree=tree, started_at=clock())
+        report = led.run_report(s, scope=EVERYTHING, run_id=r.run_id)
     codes = {(e["nik"], e["code"]) for e in report["exception_list"]}
     assert codes == {
         (next(iter(no_class.workers)), "missing_risk_class"),
@@ -141,9 +159,14 @@ def test_exception_list_holds_back_problem_memberships(engine: Engine, tree: Par
     }
     assert r.memberships == 1 and r.exception_counts["wage_below_minimum"] == 1
     with unit_of_work(engine) as s:
-        led.approve_run(s, run_id=r.run_id, checker="budi", tree=tree, decided_at=clock())
+        led.approve_run(s, scope=EVERYTHING, run_id=r.run_id, checker="budi", tree=tree, decided_at=clock())
         reg.change_employer(
-            s, npp=no_class.npp, valid_from=dt.date(2024, 1, 1), risk_class="rendah", recorded_at=clock.advance(hours=1)
+            s,
+            scope=EVERYTHING,
+            npp=no_class.npp,
+            valid_from=dt.date(2024, 1, 1),
+            risk_class="rendah",
+            recorded_at=clock.advance(hours=1),
         )
     fixed = run_and_approve(engine, tree, clock)
     assert fixed.memberships == 2 and fixed.exceptions == 2 and billed(engine, no_class.va) > 0
@@ -156,7 +179,13 @@ def test_declarations_validated_whole_versioned_and_followed(engine: Engine, tre
     bad = f"nik,wage\n{a},5.000.000\n{a},1\n{nik(99)},abc\n".encode()
     with pytest.raises(InvalidInput) as exc, unit_of_work(engine) as s:
         led.declare_wages(
-            s, npp=f.npp, period=DEC, table=read_table(bad, "dec.csv"), recorded_at=clock(), recorded_by="hr"
+            s,
+            scope=EVERYTHING,
+            npp=f.npp,
+            period=DEC,
+            table=read_table(bad, "dec.csv"),
+            recorded_at=clock(),
+            recorded_by="hr",
         )
     assert {(p.row, p.field) for p in exc.value.problems} == {(3, "nik"), (4, "nik"), (4, "wage")}
     with unit_of_work(engine) as s:
@@ -168,6 +197,7 @@ def test_declarations_validated_whole_versioned_and_followed(engine: Engine, tre
         with unit_of_work(engine) as s:
             d = led.declare_wages(
                 s,
+                scope=EVERYTHING,
                 npp=f.npp,
                 period=DEC,
                 table=read_table(good, "dec.csv"),
@@ -185,6 +215,7 @@ def test_declarations_validated_whole_versioned_and_followed(engine: Engine, tre
     with unit_of_work(engine) as s:
         d = led.declare_wages(
             s,
+            scope=EVERYTHING,
             npp=f.npp,
             period=DEC,
             table=read_table(xlsx, "dec.xlsx"),
@@ -211,22 +242,47 @@ def test_upfront_segments_and_sponsors(engine: Engine, tree: ParameterTree, cloc
     with unit_of_work(engine) as s:
         f = firm(s, clock(), wages=[5_000_000], sector="F")
         reg.register_project(
-            s, code="JLN-1", npp=f.npp, name="Jalan desa", contract_value=750_000_000, spk_date=dt.date(2024, 11, 20),
-            start_date=dt.date(2024, 12, 1), end_date=dt.date(2025, 5, 31), regency_code="8271", recorded_at=clock(),
-        )  # fmt: skip
+            s,
+            scope=EVERYTHING,
+            code="JLN-1",
+            npp=f.npp,
+            name="Jalan desa",
+            contract_value=750_000_000,
+            spk_date=dt.date(2024, 11, 20),
+            start_date=dt.date(2024, 12, 1),
+            end_date=dt.date(2025, 5, 31),
+            regency_code="8271",
+            recorded_at=clock(),
+        )
         builder = nik(40)
-        reg.register_worker(s, nik=builder, name="Tukang", valid_from=dt.date(2024, 12, 1), recorded_at=clock())
+        reg.register_worker(
+            s, scope=EVERYTHING, nik=builder, name="Tukang", valid_from=dt.date(2024, 12, 1), recorded_at=clock()
+        )
         reg.enrol(
-            s, nik=builder, segment="jakon", project_code="JLN-1", valid_from=dt.date(2024, 12, 1), recorded_at=clock()
+            s,
+            scope=EVERYTHING,
+            nik=builder,
+            segment="jakon",
+            project_code="JLN-1",
+            valid_from=dt.date(2024, 12, 1),
+            recorded_at=clock(),
         )
         sponsor = reg.register_sponsor(
-            s, code="APBD-8271", name="Pemkot Ternate", payer_source="apbd", recorded_at=clock()
+            s, scope=EVERYTHING, code="APBD-8271", name="Pemkot Ternate", payer_source="apbd", recorded_at=clock()
         )
         bpu(s, clock(), 60, sponsor_code="APBD-8271", ecosystem="pekerja_rentan")
         migrant = nik(70, female=True)
-        reg.register_worker(s, nik=migrant, name="PMI", valid_from=dt.date(2024, 12, 1), recorded_at=clock())
+        reg.register_worker(
+            s, scope=EVERYTHING, nik=migrant, name="PMI", valid_from=dt.date(2024, 12, 1), recorded_at=clock()
+        )
         reg.enrol(
-            s, nik=migrant, segment="pmi", contract_months=24, valid_from=dt.date(2024, 12, 1), recorded_at=clock()
+            s,
+            scope=EVERYTHING,
+            nik=migrant,
+            segment="pmi",
+            contract_months=24,
+            valid_from=dt.date(2024, 12, 1),
+            recorded_at=clock(),
         )
     first = run_and_approve(engine, tree, clock)
     assert first.projects == 1
@@ -235,7 +291,7 @@ def test_upfront_segments_and_sponsors(engine: Engine, tree: ParameterTree, cloc
     assert billed(engine, f.va) == jakon + pu.totals_by_payer.get("employer", 0) + pu.totals_by_payer.get("worker", 0)
     assert billed(engine, sponsor.va_number) == 16_800
     with unit_of_work(engine) as s:
-        migrant_va = reg.worker_profile(s, nik=migrant, known_at=clock())["va_number"]
+        migrant_va = reg.worker_profile(s, scope=EVERYTHING, nik=migrant, known_at=clock())["va_number"]
     assert billed(engine, migrant_va) == calculate(
         Membership("pmi", DEC, contract_months=24), tree
     ).totals_by_payer.get("worker", 0)
@@ -255,10 +311,12 @@ def test_superseded_draft_cannot_be_approved(engine: Engine, tree: ParameterTree
     with unit_of_work(engine) as s:
         firm(s, clock(), wages=[5_000_000])
     with unit_of_work(engine) as s:
-        old = led.run_billing(s, period=DEC, maker="ani", tree=tree, started_at=clock())
-        new = led.run_billing(s, period=DEC, maker="ani", tree=tree, started_at=clock.advance(minutes=1))
+        old = led.run_billing(s, scope=EVERYTHING, period=DEC, maker="ani", tree=tree, started_at=clock())
+        new = led.run_billing(
+            s, scope=EVERYTHING, period=DEC, maker="ani", tree=tree, started_at=clock.advance(minutes=1)
+        )
     with pytest.raises(RunNotPending), unit_of_work(engine) as s:
-        led.approve_run(s, run_id=old.run_id, checker="budi", tree=tree, decided_at=clock())
+        led.approve_run(s, scope=EVERYTHING, run_id=old.run_id, checker="budi", tree=tree, decided_at=clock())
     with unit_of_work(engine) as s:
-        led.approve_run(s, run_id=new.run_id, checker="budi", tree=tree, decided_at=clock())
+        led.approve_run(s, scope=EVERYTHING, run_id=new.run_id, checker="budi", tree=tree, decided_at=clock())
         assert [r["status"] for r in led.list_runs(s, period=DEC)] == ["superseded", "approved"]

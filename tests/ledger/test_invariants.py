@@ -19,6 +19,7 @@ from jamsos.kernel.period import Period
 from jamsos.ledger import domain as ld
 from jamsos.ledger import service as led
 from jamsos.ledger import tables as lt
+from jamsos.registry.domain import EVERYTHING
 from jamsos.rules.tree import ParameterTree
 
 D0 = dt.date(2025, 1, 1)
@@ -127,19 +128,28 @@ def test_store_balances_from_entries_equal_derived(events: list, tree: Parameter
                     paid = (clock() - dt.timedelta(days=c % 60)).date()
                     text = f"reference,va_number,amount,paid_on\nH{i},{firms[a].va},{b},{paid}\n"
                     led.import_payments(
-                        s, table=read_table(text.encode(), "h.csv"), tree=tree, recorded_at=clock(), recorded_by="h"
+                        s,
+                        scope=EVERYTHING,
+                        table=read_table(text.encode(), "h.csv"),
+                        tree=tree,
+                        recorded_at=clock(),
+                        recorded_by="h",
                     )
                     refs.append(f"H{i}")
                 elif kind == "reverse" and refs:
                     ref = refs.pop(a % len(refs))
-                    led.reverse_payment(s, reference=ref, reason="test", tree=tree, recorded_at=clock())
+                    led.reverse_payment(
+                        s, scope=EVERYTHING, reference=ref, reason="test", tree=tree, recorded_at=clock()
+                    )
                 elif kind == "bill":
-                    r = led.run_billing(s, period=months[a], maker="m", tree=tree, started_at=clock())
+                    r = led.run_billing(s, scope=EVERYTHING, period=months[a], maker="m", tree=tree, started_at=clock())
                     if r.status == "draft":
-                        led.approve_run(s, run_id=r.run_id, checker="c", tree=tree, decided_at=clock())
+                        led.approve_run(
+                            s, scope=EVERYTHING, run_id=r.run_id, checker="c", tree=tree, decided_at=clock()
+                        )
         with unit_of_work(engine) as s:
             for f in firms:
-                st_ = led.statement(s, va_number=f.va)
+                st_ = led.statement(s, scope=EVERYTHING, va_number=f.va)
                 assert st_["net_from_bills"] == st_["net_from_entries"]
                 assert all(b["paid"] <= b["contribution"] and b["fine_paid"] <= b["fine"] for b in st_["bills"])
             allocated = s.scalar(select(func.coalesce(func.sum(lt.allocation.c.amount), 0)))

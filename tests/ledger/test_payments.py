@@ -17,6 +17,7 @@ from jamsos.kernel.period import Period
 from jamsos.ledger import service as led
 from jamsos.ledger import tables as lt
 from jamsos.registry import service as reg
+from jamsos.registry.domain import EVERYTHING
 from jamsos.rules.tree import ParameterTree
 
 pytestmark = pytest.mark.integration
@@ -28,13 +29,18 @@ def pay(
     text = "reference,va_number,amount,paid_on\n" + "".join(f"{r},{v},{a},{d}\n" for r, v, a, d in rows)
     with unit_of_work(engine) as s:
         return led.import_payments(
-            s, table=read_table(text.encode(), name), tree=tree, recorded_at=clock(), recorded_by="ops"
+            s,
+            scope=EVERYTHING,
+            table=read_table(text.encode(), name),
+            tree=tree,
+            recorded_at=clock(),
+            recorded_by="ops",
         )
 
 
 def statement(engine: Engine, va: str) -> dict:  # type: ignore[type-arg]
     with unit_of_work(engine) as s:
-        return led.statement(s, va_number=va)
+        return led.statement(s, scope=EVERYTHING, va_number=va)
 
 
 def test_import_twice_changes_nothing_and_conflicts_are_refused(
@@ -96,7 +102,7 @@ def test_late_payment_fine_and_arrears_buckets(engine: Engine, tree: ParameterTr
     assert bills[2]["fine"] == round(dec_due["contribution"] * 0.02 * 3)
     assert all(b["outstanding"] == 0 for b in bills)
     with unit_of_work(engine) as s:
-        rows = {r["va_number"]: r for r in led.arrears(s, as_of=dt.date(2025, 3, 20))}
+        rows = {r["va_number"]: r for r in led.arrears(s, scope=EVERYTHING, as_of=dt.date(2025, 3, 20))}
     assert late.va not in rows
     owed = statement(engine, never.va)["bills"]
     assert rows[never.va]["2-3"] == owed[2]["contribution"]  # due 2025-01-15
@@ -114,7 +120,7 @@ def test_reversal_nets_to_zero_and_reopens_the_bill(engine: Engine, tree: Parame
     pay(engine, tree, clock, [("R1", f.va, due * 2, "2025-03-01")])
     assert statement(engine, f.va)["bills"][0]["fine"] > 0
     with unit_of_work(engine) as s:
-        led.reverse_payment(s, reference="R1", reason="bank recall", tree=tree, recorded_at=clock())
+        led.reverse_payment(s, scope=EVERYTHING, reference="R1", reason="bank recall", tree=tree, recorded_at=clock())
     st = statement(engine, f.va)
     assert st["bills"][0]["outstanding"] == due and st["bills"][0]["fine"] == 0 and st["credit"] == 0
     assert st["net_from_bills"] == st["net_from_entries"] == due
@@ -130,7 +136,7 @@ def test_active_status_follows_payment_by_cutoff(engine: Engine, tree: Parameter
     run_and_approve(engine, tree, clock)
     clock.advance(days=60)
     with unit_of_work(engine) as s:
-        due = led.statement(s, va_number=paid_firm.va)["bills"][0]["contribution"]
+        due = led.statement(s, scope=EVERYTHING, va_number=paid_firm.va)["bills"][0]["contribution"]
     pay(engine, tree, clock, [("A1", paid_firm.va, due, "2025-01-14"), ("A2", trader_va, 36_800, "2025-02-20")])
     with unit_of_work(engine) as s:
         counts = led.active_counts(s, period=Period(2024, 12), tree=tree, known_at=clock())
@@ -149,7 +155,12 @@ def test_exit_then_active_only_in_covered_months(engine: Engine, tree: Parameter
     mid = next(iter(f.workers.values()))
     with unit_of_work(engine) as s:
         reg.exit_membership(
-            s, membership_id=mid, exit_date=dt.date(2024, 12, 10), reason="resignation", recorded_at=clock()
+            s,
+            scope=EVERYTHING,
+            membership_id=mid,
+            exit_date=dt.date(2024, 12, 10),
+            reason="resignation",
+            recorded_at=clock(),
         )
     run_and_approve(engine, tree, clock)
     jan = run_and_approve(engine, tree, clock, Period(2025, 1))
@@ -170,6 +181,7 @@ def test_correction_lowering_a_paid_bill_releases_credit(engine: Engine, tree: P
     with unit_of_work(engine) as s:
         reg.exit_membership(
             s,
+            scope=EVERYTHING,
             membership_id=leaver,
             exit_date=dt.date(2024, 11, 30),
             reason="resignation",

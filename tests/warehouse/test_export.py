@@ -18,6 +18,7 @@ from jamsos.kernel.period import Period
 from jamsos.kernel.pseudonym import person_key
 from jamsos.ledger import service as led
 from jamsos.registry import tables as rt
+from jamsos.registry.domain import EVERYTHING
 from jamsos.rules.tree import ParameterTree
 from jamsos.warehouse import export
 
@@ -45,7 +46,12 @@ def test_export_is_incremental_and_matches_the_documented_schema(
     late = f"reference,va_number,amount,paid_on\nW1,{f.va},5000000,2025-01-03\n"  # November's bill, paid late
     with unit_of_work(engine) as s:
         led.import_payments(
-            s, table=read_table(late.encode(), "b.csv"), tree=tree, recorded_at=clock(), recorded_by="t"
+            s,
+            scope=EVERYTHING,
+            table=read_table(late.encode(), "b.csv"),
+            tree=tree,
+            recorded_at=clock(),
+            recorded_by="t",
         )
     with unit_of_work(engine) as s:
         third = export.export(s, out=tmp_path, pseudonym_key=KEY)

@@ -19,6 +19,7 @@ from jamsos.infra.files import read_table
 from jamsos.kernel.period import Period
 from jamsos.ledger import service as led
 from jamsos.registry import service as reg
+from jamsos.registry.domain import EVERYTHING
 from jamsos.rules.tree import ParameterTree
 from jamsos.warehouse import export
 
@@ -33,7 +34,13 @@ def test_kpis_on_the_export_match_the_ledger(engine: Engine, tree: ParameterTree
         # the first PU worker also holds a BPU membership: one person, one contribution month
         first_nik = next(iter(f.workers))
         reg.enrol(
-            s, nik=first_nik, segment="bpu", income=1_000_000, valid_from=Period(2024, 1).first_day, recorded_at=clock()
+            s,
+            scope=EVERYTHING,
+            nik=first_nik,
+            segment="bpu",
+            income=1_000_000,
+            valid_from=Period(2024, 1).first_day,
+            recorded_at=clock(),
         )
     for month in (Period(2024, 11), Period(2024, 12)):
         run_and_approve(engine, tree, clock, month)
@@ -42,7 +49,12 @@ def test_kpis_on_the_export_match_the_ledger(engine: Engine, tree: ParameterTree
     )
     with unit_of_work(engine) as s:
         led.import_payments(
-            s, table=read_table(bank.encode(), "bank.csv"), tree=tree, recorded_at=clock(), recorded_by="t"
+            s,
+            scope=EVERYTHING,
+            table=read_table(bank.encode(), "bank.csv"),
+            tree=tree,
+            recorded_at=clock(),
+            recorded_by="t",
         )
     known = clock()
     with unit_of_work(engine) as s:

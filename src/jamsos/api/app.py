@@ -13,23 +13,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from jamsos.api import schemas as s
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
+from jamsos.edge.audit import REFUSALS, Auditor
+from jamsos.edge.http import Guard, form_file, form_table, form_text, multipart_body, upload_form
 from jamsos.infra.db import make_engine, unit_of_work
-from jamsos.infra.files import read_table
 from jamsos.infra.settings import Settings
-from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput, NotFound
+from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
-from jamsos.kernel.pseudonym import pseudonym
 from jamsos.ledger import service as ledger
 from jamsos.registry import imports, reference
 from jamsos.registry import service as registry
@@ -54,7 +56,6 @@ HTTP_STATUS = {
     "reference_in_use": 409,
     "not_authenticated": 401,
     "login_failed": 401,
-    "account_locked": 423,
     "forbidden": 403,
     "too_many_attempts": 429,
 }
@@ -79,15 +80,39 @@ def _actor(
     if credentials is None:
         raise authz.NotAuthenticated("give an API token: Authorization: Bearer <token>")
     with unit_of_work(request.app.state.engine) as session:
-        return auth.principal_for_token(session, credentials.credentials)
+        actor = auth.principal_for_token(session, credentials.credentials)
+    request.state.actor = actor  # for the record of a refused attempt
+    return actor
 
 
 Actor = Annotated[authz.Principal, Depends(_actor)]
+
+
+def allowed(action: str) -> Any:
+    """The actor, once their role may take ``action``: as a dependency it runs before any body is read."""
+
+    def check(actor: Actor) -> authz.Principal:
+        actor.allow(action)
+        return actor
+
+    return Depends(check)
+
+
+def uploads(files: tuple[str, ...], fields: tuple[str, ...] = (), max_files: int | None = None) -> Any:
+    """An upload form as a dependency: declared after ``allowed``, it is read only for an allowed caller."""
+
+    async def read(request: Request) -> FormData:
+        return await upload_form(request, files=files, fields=fields, max_files=max_files)
+
+    return Depends(read)
+
+
 # Row ids fit the database's integers: a larger number is a 422, not a server error (found by schemathesis).
 RowId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
 Limit = Annotated[int, Query(ge=1, le=100_000)]
 
 PERSONAL = ("nik", "name", "birth_date")
+BULK = ("employers", "workers", "memberships")  # the files of a bulk registration
 
 
 def mask(value: Any, actor: authz.Principal) -> Any:
@@ -109,6 +134,10 @@ def mask(value: Any, actor: authz.Principal) -> Any:
                 out[k] = mask(v, actor)
         return out
     return value
+
+
+def _source(request: Request) -> str:
+    return f"api:{request.client.host if request.client else '?'}"
 
 
 def _period(text: str) -> Period:
@@ -146,8 +175,9 @@ async def audit_sealer(engine: Engine, every: float) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(thread.join)
 
 
-def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None) -> FastAPI:
-    """Build the app for one store and parameter tree. ``clock`` gives transaction time (UTC)."""
+def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None, *, guard: bool = True) -> FastAPI:
+    """Build the app for one store and parameter tree. ``clock`` gives transaction time (UTC). ``guard`` caps
+    request bodies (the web app, which mounts this one, guards both itself)."""
     engine = make_engine(settings.effective_database_url, **settings.pool_options())
     tree = load_parameters(settings.rules_dir)
     fixed = settings.clock
@@ -158,6 +188,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         return fixed if fixed is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     pseudonym_key = settings.secret("pseudonym_key")
+    auditor = Auditor(pseudonym_key, now)
 
     def audit(
         db: Session,
@@ -170,16 +201,12 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         **detail: Any,
     ) -> None:
         """Every change and every read of personal data; a person is named by a pseudonym, never the NIK."""
-        where = f"api:{request.client.host if request.client else '?'}"
-        who = pseudonym(pseudonym_key, nik) if nik else key
-        auth.record(db, actor=actor, action=action, entity=entity, at=now(), source=where, key=who, detail=detail)
+        auditor.record(
+            db, actor=actor, action=action, entity=entity, source=_source(request), key=key, nik=nik, **detail
+        )
         # The entry is the request's last write: commit here, with the change it records, so the request's
         # row locks and its connection are released at once (not when the framework tears the request down).
         db.commit()
-
-    def in_scope(visible: bool, what: str) -> None:
-        if not visible:
-            raise NotFound(f"no {what}")
 
     app = FastAPI(
         title="jamsos operations API",
@@ -194,12 +221,22 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         ),
     )
     app.state.engine = engine
+    if guard:
+        app.add_middleware(Guard, upload_bytes=settings.max_upload_bytes, body_bytes=settings.max_body_bytes)
 
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        actor = getattr(request.state, "actor", None)
+        if actor is not None and exc.code in REFUSALS:
+            route = request.scope.get("route")
+            attempted = f"{request.method} {getattr(route, 'path', request.url.path)}"
+            await run_in_threadpool(
+                auditor.refused, engine, actor=actor, attempted=attempted, source=_source(request), error=exc
+            )
         body: dict[str, Any] = {"code": exc.code, "message": str(exc)}
         if isinstance(exc, InvalidInput):
-            body["message"] = f"{len(exc.problems)} problem(s); nothing was applied"
+            body["message"] = f"{exc.total} problem(s); nothing was applied"
+            body["total"] = exc.total  # "problems" holds the first ones (kernel.errors.MAX_PROBLEMS)
             body["problems"] = [
                 {
                     "row": p.row,
@@ -235,20 +272,25 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         return {"user": actor.username, "role": actor.role, "kanwil": actor.kanwil, "branch": actor.branch}
 
     # ---- reference data and warehouse (administration) ----
-    @app.post("/reference", status_code=201, tags=["administration"])
-    async def post_reference(
-        request: Request, db: Db, actor: Actor, files: list[UploadFile] | None = File(None)
+    @app.post("/reference", status_code=201, tags=["administration"], openapi_extra=multipart_body(("files",)))
+    def post_reference(
+        request: Request,
+        actor: Annotated[authz.Principal, allowed("reference")],
+        form: Annotated[FormData, uploads(("files",), max_files=len(reference.FILES))],
+        db: Db,
     ) -> dict[str, int]:
         """Replace reference data with the uploaded CSV files (named as in docs/operations.md);
         files not uploaded keep their defaults."""
-        actor.allow("reference")
         with tempfile.TemporaryDirectory() as tmp:
             names = []
-            for upload in files or []:
+            for upload in form.getlist("files"):
+                if isinstance(upload, str):
+                    raise InvalidInput([FieldProblem("files", "must be files")])
                 name = Path(upload.filename or "").name
                 if name not in {f"{n}.csv" for n in reference.FILES}:
                     raise InvalidInput([FieldProblem("files", "unknown reference file", value=name)])
-                (Path(tmp) / name).write_bytes(await upload.read())
+                upload.file.seek(0)
+                (Path(tmp) / name).write_bytes(upload.file.read())
                 names.append(name)
             result = reference.load_reference(db, Path(tmp))
         audit(db, request, actor, "load_reference", "reference", files=names)
@@ -266,9 +308,9 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.post("/employers", status_code=201, tags=["registry"])
     def post_employer(request: Request, body: s.EmployerIn, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("register_employer")
-        if not registry.regency_in_scope(db, regency_code=body.regency_code, scope=actor.scope):
-            raise authz.Forbidden(f"regency {body.regency_code} is outside your branch")
-        r = registry.register_employer(db, **body.model_dump(), recorded_at=now(), recorded_by=actor.username)
+        r = registry.register_employer(
+            db, scope=actor.scope, **body.model_dump(), recorded_at=now(), recorded_by=actor.username
+        )
         audit(db, request, actor, "register_employer", "employer", key=r.number)
         return {"npp": r.number, "va_number": r.va_number, "branch": r.branch_code}
 
@@ -287,12 +329,10 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         request: Request, npp: str, body: s.EmployerChange, db: Db, actor: Actor
     ) -> dict[str, Any]:
         actor.allow("change_employer")
-        in_scope(registry.employer_visible(db, npp=npp, scope=actor.scope, known_at=now()), f"employer with NPP {npp}")
-        if body.regency_code and not registry.regency_in_scope(db, regency_code=body.regency_code, scope=actor.scope):
-            raise authz.Forbidden(f"regency {body.regency_code} is outside your branch")
         changes = body.model_dump(exclude={"valid_from", "valid_to"}, exclude_none=True)
         vid = registry.change_employer(
             db,
+            scope=actor.scope,
             npp=npp,
             valid_from=body.valid_from,
             valid_to=body.valid_to,
@@ -306,10 +346,9 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.post("/workers", status_code=201, tags=["registry"])
     def post_worker(request: Request, body: s.WorkerIn, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("register_worker")
-        regency = body.regency_code or body.nik[:4]
-        if not registry.regency_in_scope(db, regency_code=regency, scope=actor.scope):
-            raise authz.Forbidden(f"regency {regency} is outside your branch")
-        r = registry.register_worker(db, **body.model_dump(), recorded_at=now(), recorded_by=actor.username)
+        r = registry.register_worker(
+            db, scope=actor.scope, **body.model_dump(), recorded_at=now(), recorded_by=actor.username
+        )
         audit(db, request, actor, "register_worker", "worker", nik=body.nik)
         return {"nik": body.nik, "kpj": r.number, "va_number": r.va_number}
 
@@ -323,55 +362,33 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.post("/sponsors", status_code=201, tags=["registry"])
     def post_sponsor(request: Request, body: s.SponsorIn, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("register_sponsor")
-        if body.regency_code and not registry.regency_in_scope(db, regency_code=body.regency_code, scope=actor.scope):
-            raise authz.Forbidden(f"regency {body.regency_code} is outside your branch")
-        if not body.regency_code and not actor.scope.everything:
-            raise authz.Forbidden("a sponsor without a regency can only be registered by head office")
-        r = registry.register_sponsor(db, **body.model_dump(), recorded_at=now())
+        r = registry.register_sponsor(db, scope=actor.scope, **body.model_dump(), recorded_at=now())
         audit(db, request, actor, "register_sponsor", "sponsor", key=body.code)
         return {"sponsor": r.number, "va_number": r.va_number}
 
     @app.post("/projects", status_code=201, tags=["registry"])
     def post_project(request: Request, body: s.ProjectIn, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("register_project")
-        in_scope(
-            registry.employer_visible(db, npp=body.npp, scope=actor.scope, known_at=now()),
-            f"employer with NPP {body.npp}",
-        )
-        r = registry.register_project(db, **body.model_dump(), recorded_at=now())
+        r = registry.register_project(db, scope=actor.scope, **body.model_dump(), recorded_at=now())
         audit(db, request, actor, "register_project", "project", key=body.code)
         return {"project": r.number, "va_number": r.va_number}
 
     @app.post("/memberships", status_code=201, tags=["registry"])
     def post_membership(request: Request, body: s.MembershipIn, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("enrol")
-        if body.npp is not None:
-            in_scope(
-                registry.employer_visible(db, npp=body.npp, scope=actor.scope, known_at=now()),
-                f"employer with NPP {body.npp}",
-            )
-        else:
-            in_scope(
-                registry.worker_visible(db, nik=body.nik, scope=actor.scope, known_at=now()),
-                f"worker with NIK {body.nik}",
-            )
-        mid = registry.enrol(db, **body.model_dump(), recorded_at=now(), recorded_by=actor.username)
+        mid = registry.enrol(db, scope=actor.scope, **body.model_dump(), recorded_at=now(), recorded_by=actor.username)
         audit(db, request, actor, "enrol", "membership", nik=body.nik, membership=mid, segment=body.segment)
         return {"membership_id": mid}
-
-    def _membership(db: Session, actor: authz.Principal, membership_id: int) -> None:
-        visible = registry.membership_in_scope(db, membership_id=membership_id, scope=actor.scope, known_at=now())
-        in_scope(visible, f"membership {membership_id}")
 
     @app.post("/memberships/{membership_id}/corrections", status_code=201, tags=["registry"])
     def post_correction(
         request: Request, membership_id: RowId, body: s.Correction, db: Db, actor: Actor
     ) -> dict[str, Any]:
         actor.allow("correct_membership")
-        _membership(db, actor, membership_id)
         changes = body.model_dump(exclude={"valid_from", "valid_to"}, exclude_none=True)
         vid = registry.correct_membership(
             db,
+            scope=actor.scope,
             membership_id=membership_id,
             valid_from=body.valid_from,
             valid_to=body.valid_to,
@@ -385,9 +402,9 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.post("/memberships/{membership_id}/exit", status_code=201, tags=["registry"])
     def post_exit(request: Request, membership_id: RowId, body: s.ExitIn, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("correct_membership")
-        _membership(db, actor, membership_id)
         vid = registry.exit_membership(
             db,
+            scope=actor.scope,
             membership_id=membership_id,
             exit_date=body.exit_date,
             reason=body.reason,
@@ -407,12 +424,11 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         known_at: Annotated[dt.datetime | None, Query(description="what jamsos knew at this time")] = None,
     ) -> dict[str, Any]:
         actor.allow("read_membership")
-        _membership(db, actor, membership_id)
-        history = registry.membership_history(db, membership_id=membership_id)
+        history = registry.membership_history(db, scope=actor.scope, membership_id=membership_id, known_at=now())
         state = None
         if month:
             state = registry.membership_state(
-                db, membership_id=membership_id, month=_period(month), known_at=known_at or now()
+                db, scope=actor.scope, membership_id=membership_id, month=_period(month), known_at=known_at or now()
             )
         audit(db, request, actor, "read_membership", "membership", key=str(membership_id))
         return {"state": state, "history": history}
@@ -420,55 +436,60 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.get("/duplicates", tags=["registry"])
     def get_duplicates(request: Request, db: Db, actor: Actor, limit: Limit = 100) -> list[dict[str, Any]]:
         actor.allow("duplicates")
-        pairs = [d.__dict__ for d in registry.likely_duplicates(db, known_at=now(), limit=limit)]
+        pairs = [d.__dict__ for d in registry.likely_duplicates(db, scope=actor.scope, known_at=now(), limit=limit)]
         audit(db, request, actor, "read_duplicates", "worker", pairs=len(pairs))
         return list(mask(pairs, actor))
 
-    @app.post("/registry/import", status_code=201, tags=["registry"])
-    async def post_registry_import(
+    @app.post("/registry/import", status_code=201, tags=["registry"], openapi_extra=multipart_body(BULK))
+    def post_registry_import(
         request: Request,
+        actor: Annotated[authz.Principal, allowed("registry_import")],
+        form: Annotated[FormData, uploads(BULK)],
         db: Db,
-        actor: Actor,
-        employers: UploadFile | None = File(None),
-        workers: UploadFile | None = File(None),
-        memberships: UploadFile | None = File(None),
     ) -> dict[str, Any]:
-        actor.allow("registry_import")
-        if not actor.scope.everything:
-            raise authz.Forbidden("bulk registration files are imported by an administrator")
         at = now()
         result: dict[str, Any] = {}
-        if employers is not None:
-            table = read_table(await employers.read(), employers.filename or "employers.csv")
-            result["employers"] = imports.import_employers(db, table=table, recorded_at=at, recorded_by=actor.username)[
-                "employers"
-            ]
-        if workers is not None:
-            table = read_table(await workers.read(), workers.filename or "workers.csv")
-            r = imports.import_workers(db, table=table, recorded_at=at, recorded_by=actor.username)
+        if form_file(form, "employers") is not None:
+            table = form_table(form, "employers", "employers.csv")
+            result["employers"] = imports.import_employers(
+                db, scope=actor.scope, table=table, recorded_at=at, recorded_by=actor.username
+            )["employers"]
+        if form_file(form, "workers") is not None:
+            table = form_table(form, "workers", "workers.csv")
+            r = imports.import_workers(db, scope=actor.scope, table=table, recorded_at=at, recorded_by=actor.username)
             result |= {"workers": r["workers"], "already_registered": r["already_registered"]}
-        if memberships is not None:
-            table = read_table(await memberships.read(), memberships.filename or "memberships.csv")
-            result |= imports.import_memberships(db, table=table, recorded_at=at, recorded_by=actor.username)
+        if form_file(form, "memberships") is not None:
+            table = form_table(form, "memberships", "memberships.csv")
+            result |= imports.import_memberships(
+                db, scope=actor.scope, table=table, recorded_at=at, recorded_by=actor.username
+            )
         counts = {k: v for k, v in result.items() if isinstance(v, int)}
         audit(db, request, actor, "registry_import", "registry", counts=counts)
         return result
 
     # ---- billing ----
-    @app.post("/declarations", status_code=201, tags=["billing"])
-    async def post_declaration(
+    @app.post(
+        "/declarations",
+        status_code=201,
+        tags=["billing"],
+        openapi_extra=multipart_body(("file",), ("npp", "period"), required=("file", "npp", "period")),
+    )
+    def post_declaration(
         request: Request,
+        actor: Annotated[authz.Principal, allowed("declare")],
+        form: Annotated[FormData, uploads(("file",), ("npp", "period"))],
         db: Db,
-        actor: Actor,
-        npp: str = Form(...),
-        period: str = Form(...),
-        file: UploadFile = File(...),
     ) -> dict[str, Any]:
-        actor.allow("declare")
-        in_scope(registry.employer_visible(db, npp=npp, scope=actor.scope, known_at=now()), f"employer with NPP {npp}")
-        table = read_table(await file.read(), file.filename or "declaration.csv")
+        npp, period = form_text(form, "npp"), form_text(form, "period")
+        table = form_table(form, "file", "declaration.csv")
         result = ledger.declare_wages(
-            db, npp=npp, period=_period(period), table=table, recorded_at=now(), recorded_by=actor.username
+            db,
+            scope=actor.scope,
+            npp=npp,
+            period=_period(period),
+            table=table,
+            recorded_at=now(),
+            recorded_by=actor.username,
         ).__dict__
         audit(db, request, actor, "declare_wages", "declaration", key=f"{npp}/{period}", rows=result["rows"])
         return result
@@ -477,7 +498,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     def post_run(request: Request, body: s.RunIn, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("billing_run")
         result = ledger.run_billing(
-            db, period=_period(body.period), maker=actor.username, tree=tree, started_at=now()
+            db, scope=actor.scope, period=_period(body.period), maker=actor.username, tree=tree, started_at=now()
         ).to_json()
         audit(db, request, actor, "run_billing", "billing_run", key=str(result["run_id"]), period=body.period)
         return result
@@ -497,32 +518,45 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.post("/billing-runs/{run_id}/approve", tags=["billing"])
     def post_approve(request: Request, run_id: RowId, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("billing_decide")
-        result = ledger.approve_run(db, run_id=run_id, checker=actor.username, tree=tree, decided_at=now())
+        result = ledger.approve_run(
+            db, scope=actor.scope, run_id=run_id, checker=actor.username, tree=tree, decided_at=now()
+        )
         audit(db, request, actor, "approve_billing_run", "billing_run", key=str(run_id))
         return result
 
     @app.post("/billing-runs/{run_id}/reject", tags=["billing"])
     def post_reject(request: Request, run_id: RowId, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("billing_decide")
-        result = ledger.reject_run(db, run_id=run_id, checker=actor.username, decided_at=now())
+        result = ledger.reject_run(db, scope=actor.scope, run_id=run_id, checker=actor.username, decided_at=now())
         audit(db, request, actor, "reject_billing_run", "billing_run", key=str(run_id))
         return result
 
     # ---- payments ----
-    @app.post("/payments/imports", status_code=201, tags=["payments"])
-    async def post_payments(request: Request, db: Db, actor: Actor, file: UploadFile = File(...)) -> dict[str, Any]:
-        actor.allow("payment_import")
-        table = read_table(await file.read(), file.filename or "payments.csv")
+    @app.post(
+        "/payments/imports",
+        status_code=201,
+        tags=["payments"],
+        openapi_extra=multipart_body(("file",), required=("file",)),
+    )
+    def post_payments(
+        request: Request,
+        actor: Annotated[authz.Principal, allowed("payment_import")],
+        form: Annotated[FormData, uploads(("file",))],
+        db: Db,
+    ) -> dict[str, Any]:
+        table = form_table(form, "file", "payments.csv")
         result = ledger.import_payments(
-            db, table=table, tree=tree, recorded_at=now(), recorded_by=actor.username
+            db, scope=actor.scope, table=table, tree=tree, recorded_at=now(), recorded_by=actor.username
         ).to_json()
         audit(db, request, actor, "import_payments", "payment_file", key=result["file"], posted=result["posted"])
         return result
 
-    @app.post("/payments/{reference}/reverse", tags=["payments"])
+    @app.post("/payments/{reference:path}/reverse", tags=["payments"])  # a bank's reference may hold a "/"
     def post_reverse(request: Request, reference: str, body: s.ReversalIn, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("payment_reverse")
-        result = ledger.reverse_payment(db, reference=reference, reason=body.reason, tree=tree, recorded_at=now())
+        result = ledger.reverse_payment(
+            db, scope=actor.scope, reference=reference, reason=body.reason, tree=tree, recorded_at=now()
+        )
         audit(db, request, actor, "reverse_payment", "payment", key=reference, reason=body.reason)
         return result
 

@@ -12,7 +12,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from jamsos.kernel.errors import DomainError
+from jamsos.kernel.errors import DomainError, Forbidden
 from jamsos.registry.domain import Scope
 
 ROLES = ("admin", "head_office", "kanwil", "branch", "employer", "worker")
@@ -32,7 +32,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read_membership": frozenset(("admin", "head_office", "kanwil", "branch", "employer")),
     "register_sponsor": frozenset(("admin", "branch")),
     "register_project": frozenset(("admin", "branch")),
-    "registry_import": frozenset(("admin", "branch")),
+    "registry_import": frozenset(("admin",)),  # whole files: the services need an unlimited scope
     "duplicates": frozenset(("admin", "head_office")),
     "declare": frozenset(("admin", "branch", "employer")),
     "billing_run": frozenset(("admin", "head_office")),
@@ -49,14 +49,21 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit": frozenset(("admin",)),
     "backup": frozenset(("admin",)),
 }
+# Every action the audit log may name: one name per action, whichever edge (API, web, CLI) it came through.
+ACTIONS = frozenset(
+    (
+        "login", "login_failed", "logout", "refused",
+        "create_user", "lock_user", "unlock_user", "create_token", "revoke_token", "rotate_token",
+        "register_employer", "change_employer", "register_worker", "register_sponsor", "register_project",
+        "enrol", "correct_membership", "exit_membership", "registry_import",
+        "declare_wages", "run_billing", "approve_billing_run", "reject_billing_run",
+        "import_payments", "reverse_payment", "load_reference", "export", "backup", "restore",
+        "read_worker", "read_employer", "read_membership", "read_duplicates", "read_billing_run",
+        "read_statement", "read_arrears", "search",
+    )
+)  # fmt: skip
 # Roles that see NIKs and names in full (they serve individual cases); the others see them masked.
 UNMASKED = frozenset(("admin", "branch", "employer", "worker"))
-
-
-class Forbidden(DomainError):
-    """The role may not do this at all (a record outside one's scope is ``NotFound`` instead)."""
-
-    code = "forbidden"
 
 
 class NotAuthenticated(DomainError):
@@ -67,8 +74,12 @@ class LoginFailed(DomainError):
     code = "login_failed"
 
 
-class AccountLocked(DomainError):
-    code = "account_locked"
+def login_failed(max_failures: int, lockout_minutes: float) -> LoginFailed:
+    """One answer for an unknown user, a wrong password and a locked account: it tells nobody which names exist."""
+    return LoginFailed(
+        f"wrong user name or password (after {max_failures} wrong passwords an account waits "
+        f"{lockout_minutes:g} minutes)"
+    )
 
 
 @dataclass(frozen=True)

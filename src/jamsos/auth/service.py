@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from jamsos.auth import domain as d
@@ -114,30 +114,39 @@ def principal(session: Session, username: str, *, at: dt.datetime | None = None)
 def authenticate(
     session: Session, *, username: str, password: str, at: dt.datetime, policy: LoginPolicy = LoginPolicy()
 ) -> d.Principal:
-    """Check a password. Wrong ones count; at ``policy.max_failures`` the account locks for ``policy.lockout``.
-    The same message answers an unknown user and a wrong password."""
+    """Check a password. Every attempt is counted before it is checked, in one atomic update that holds the
+    user's row until the caller commits: concurrent attempts queue on it and each sees the count the others
+    left, so ``policy.max_failures`` wrong passwords lock the account for ``policy.lockout`` however they
+    arrive. An unknown user, a wrong password and a locked account get the same answer."""
     u = t.app_user
-    row = session.execute(select(u).where(u.c.username == username)).first()
+    row = session.execute(select(u.c.id, u.c.active).where(u.c.username == username)).first()
     if row is None or not row.active:
         d.verify_password(_DUMMY, password)  # spend the same time as for a real user
-        raise d.LoginFailed("wrong user name or password")
-    if row.locked_until is not None and row.locked_until > at:
-        raise d.AccountLocked(f"too many wrong passwords; try again after {row.locked_until:%H:%M} UTC")
-    if not d.verify_password(row.password_hash, password):
-        failures = row.failed_logins + 1
-        locked = at + policy.lockout if failures >= policy.max_failures else None
-        session.execute(
-            update(u).where(u.c.id == row.id).values(failed_logins=0 if locked else failures, locked_until=locked)
-        )
-        if locked is not None:
-            raise d.AccountLocked(f"too many wrong passwords; the account is locked until {locked:%H:%M} UTC")
-        raise d.LoginFailed("wrong user name or password")
-    if row.failed_logins or row.locked_until is not None:
+        raise d.login_failed(policy.max_failures, policy.lockout.total_seconds() / 60)
+    claimed = session.execute(
+        update(u)
+        .where(u.c.id == row.id, or_(u.c.locked_until.is_(None), u.c.locked_until <= at))
+        .values(failed_logins=u.c.failed_logins + 1, locked_until=None)
+        .returning(u.c.failed_logins, u.c.password_hash)
+    ).first()
+    if claimed is None:  # locked: the password is not even checked
+        d.verify_password(_DUMMY, password)
+        raise d.login_failed(policy.max_failures, policy.lockout.total_seconds() / 60)
+    attempts, stored = int(claimed[0]), str(claimed[1])
+    if attempts <= policy.max_failures and d.verify_password(stored, password):
         session.execute(update(u).where(u.c.id == row.id).values(failed_logins=0, locked_until=None))
-    return _principal(session, row)
+        return principal(session, username)
+    if attempts >= policy.max_failures:
+        session.execute(update(u).where(u.c.id == row.id).values(failed_logins=0, locked_until=at + policy.lockout))
+    raise d.login_failed(policy.max_failures, policy.lockout.total_seconds() / 60)
 
 
 _DUMMY = d.hash_password("not-a-real-password")
+
+
+def known_user(session: Session, username: str) -> bool:
+    """Whether a name is an account's (the audit log names a failed login's account, never what else was typed)."""
+    return session.scalar(select(t.app_user.c.id).where(t.app_user.c.username == username)) is not None
 
 
 def set_active(session: Session, *, username: str, active: bool) -> None:
@@ -207,6 +216,8 @@ def record(
     """Append one entry to the audit log, in the caller's transaction. ``key`` names the record; for a person
     it is a pseudonym (``kernel.pseudonym``), never the NIK. The append takes no lock: ``seal`` chains the
     entry a moment later (a request never waits for another request's audit entry)."""
+    if action not in d.ACTIONS:
+        raise ValueError(f"audit action {action!r} is not in auth.domain.ACTIONS")
     who, role = (actor.username, actor.role) if isinstance(actor, d.Principal) else (actor, "operator")
     session.execute(
         insert(t.audit_log).values(

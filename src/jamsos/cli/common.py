@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from jamsos.auth import service as auth
 from jamsos.auth.domain import Principal
+from jamsos.edge.audit import REFUSALS, Auditor
 from jamsos.infra.db import make_engine
 from jamsos.infra.migrate import current_revision, head_revision
 from jamsos.infra.settings import Settings, load_settings
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
-from jamsos.kernel.pseudonym import pseudonym
 from jamsos.registry.domain import EVERYTHING, Scope
 from jamsos.rules.tree import ParameterTree, load_parameters
 
@@ -60,7 +60,6 @@ EXIT_CODES = {
     "forbidden": 23,
     "not_authenticated": 24,
     "login_failed": 24,
-    "account_locked": 25,
     "backup_failed": 26,
     "export_failed": 27,
 }
@@ -70,17 +69,32 @@ class SchemaOutdated(DomainError):
     code = "schema_outdated"
 
 
+# The account a command acts as and what it attempts (set by ``actor``): a refused attempt is recorded.
+_acting: list[tuple[Principal | str, str]] = []
+
+
 @contextmanager
 def domain_errors() -> Iterator[None]:
+    _acting.clear()
     try:
         yield
+    except DomainError as exc:
+        if _acting and exc.code in REFUSALS:
+            who, attempted = _acting[-1]
+            store = engine(check_schema=False)
+            auditor().refused(store, actor=who, attempted=attempted, source=source(), error=exc, seal=True)
+        _exit(exc)
+
+
+def _exit(exc: DomainError) -> None:
+    try:
+        raise exc
     except InvalidInput as exc:
-        count = len(exc.problems)
-        err.print(f"[bold red]error[/] ({exc.code}): {count} problem(s); nothing was applied", highlight=False)
+        err.print(f"[bold red]error[/] ({exc.code}): {exc.total} problem(s); nothing was applied", highlight=False)
         for problem in exc.problems[:200]:
             err.print(f"  - {problem}", highlight=False, markup=False)
-        if len(exc.problems) > 200:
-            err.print(f"  … and {len(exc.problems) - 200} more", highlight=False)
+        if exc.total > 200:
+            err.print(f"  … and {exc.total - 200} more", highlight=False)
         raise typer.Exit(EXIT_CODES[exc.code]) from None
     except DomainError as exc:
         err.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
@@ -124,8 +138,11 @@ def actor(session: Session, permission: str) -> Principal | str:
     to the store is full access (anyone with it could use SQL), and the audit log still names them."""
     username = settings().user
     if not username:
-        return f"os:{getpass.getuser()}"
-    principal = auth.principal(session, username)
+        operator = f"os:{getpass.getuser()}"
+        _acting.append((operator, permission))
+        return operator
+    principal = auth.principal(session, username, at=now())
+    _acting.append((principal, permission))
     principal.allow(permission)
     return principal
 
@@ -151,12 +168,16 @@ def audit(
 ) -> None:
     """The audit entry of a command that changed something or read personal data: who, when, what, from
     which machine; a person is named by their pseudonym, never the NIK."""
-    name = pseudonym(settings().secret("pseudonym_key"), nik) if nik else key
-    auth.record(
-        session, actor=who, action=action, entity=entity, at=now(), source=f"cli:{socket.gethostname()}", key=name,
-        detail=detail,
-    )  # fmt: skip
+    auditor().record(session, actor=who, action=action, entity=entity, source=source(), key=key, nik=nik, **detail)
     auth.seal(session)  # a command is not a busy server: chain its entry at once, with its change
+
+
+def auditor() -> Auditor:
+    return Auditor(settings().secret("pseudonym_key"), now)
+
+
+def source() -> str:
+    return f"cli:{socket.gethostname()}"
 
 
 def period(text: str, field: str = "period") -> Period:

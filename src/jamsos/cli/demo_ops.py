@@ -23,6 +23,7 @@ from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
 from jamsos.registry import imports, reference
 from jamsos.registry import service as registry
+from jamsos.registry.domain import EVERYTHING
 from jamsos.rules.tree import ParameterTree
 from jamsos.synth.operations import make_niks, payment_file, population
 from jamsos.warehouse import export
@@ -48,6 +49,7 @@ def run(console: Console, tree: ParameterTree, data_dir: Path, pseudonym_key: by
         )
         imports.import_files(
             s,
+            scope=EVERYTHING,
             employers=pop.employers,
             workers=pop.workers,
             memberships=pop.memberships,
@@ -55,7 +57,13 @@ def run(console: Console, tree: ParameterTree, data_dir: Path, pseudonym_key: by
             recorded_by="demo",
         )
         registry.register_sponsor(
-            s, code="APBD-8271", name="Pemkot Ternate", payer_source="apbd", regency_code="8271", recorded_at=at
+            s,
+            scope=EVERYTHING,
+            code="APBD-8271",
+            name="Pemkot Ternate",
+            payer_source="apbd",
+            regency_code="8271",
+            recorded_at=at,
         )
         _construction_and_migrants(s, at, known=set(pop.niks))
     console.print(f"Registered 150 employers, {number(len(pop.niks))} workers in Kanwil Sulawesi dan Maluku ({url}).")
@@ -67,9 +75,13 @@ def run(console: Console, tree: ParameterTree, data_dir: Path, pseudonym_key: by
         for i, month in enumerate(MONTHS):
             at = dt.datetime.combine(month.last_day, dt.time(10)) + dt.timedelta(days=5)
             with unit_of_work(engine) as s:
-                r = ledger.run_billing(s, period=month, maker="ani.kc-ternate", tree=tree, started_at=at)
+                r = ledger.run_billing(
+                    s, scope=EVERYTHING, period=month, maker="ani.kc-ternate", tree=tree, started_at=at
+                )
                 if r.status == "draft":
-                    ledger.approve_run(s, run_id=r.run_id, checker="budi.kc-ternate", tree=tree, decided_at=at)
+                    ledger.approve_run(
+                        s, scope=EVERYTHING, run_id=r.run_id, checker="budi.kc-ternate", tree=tree, decided_at=at
+                    )
                     r.status = "approved"
                 bills = [
                     (b["va_number"], b["account_owed"], b["due"]) for b in ledger.bills_for_period(s, period=month)
@@ -78,6 +90,7 @@ def run(console: Console, tree: ParameterTree, data_dir: Path, pseudonym_key: by
             with unit_of_work(engine) as s:
                 imp = ledger.import_payments(
                     s,
+                    scope=EVERYTHING,
                     table=payment_file(
                         bills,
                         pay_share=0.85,
@@ -101,7 +114,7 @@ def run(console: Console, tree: ParameterTree, data_dir: Path, pseudonym_key: by
             progress.advance(task)
     console.print(table)
     with unit_of_work(engine) as s:
-        rows = ledger.arrears(s, as_of=dt.date(2025, 2, 28))
+        rows = ledger.arrears(s, scope=EVERYTHING, as_of=dt.date(2025, 2, 28))
         wh = export.export(
             s,
             out=data_dir / "warehouse",
@@ -132,7 +145,7 @@ def _users(console: Console, engine: Engine, worker_nik: str) -> None:
     at = dt.datetime(2025, 2, 28, 12)
     table = Table("User", "Role", "Scope", "Password (this demo run only)")
     with unit_of_work(engine) as s:
-        employer = registry.worker_profile(s, nik=worker_nik, known_at=at)["memberships"][0]["npp"]
+        employer = registry.worker_profile(s, scope=EVERYTHING, nik=worker_nik, known_at=at)["memberships"][0]["npp"]
         users = [
             *DEMO_USERS,
             ("pemberi.kerja", "employer", {"npp": employer}),
@@ -150,23 +163,52 @@ def _construction_and_migrants(s: Session, at: dt.datetime, known: set[str]) -> 
     niks, _, _ = make_niks(np.random.default_rng(99), ["8271", "8272"], 80, dt.date(2024, 6, 1))
     niks = [n for n in niks if n not in known][:50]
     contractor = registry.register_employer(
-        s, name="PT Jalan Maluku", legal_form="pt", sector="F", size_class="menengah", regency_code="8271",
-        valid_from=dt.date(2024, 1, 1), recorded_at=at,
-    )  # fmt: skip
+        s,
+        scope=EVERYTHING,
+        name="PT Jalan Maluku",
+        legal_form="pt",
+        sector="F",
+        size_class="menengah",
+        regency_code="8271",
+        valid_from=dt.date(2024, 1, 1),
+        recorded_at=at,
+    )
     registry.register_project(
-        s, code="JLN-TTE-2024-01", npp=contractor.number, name="Jalan lingkar Ternate", contract_value=2_500_000_000,
-        spk_date=dt.date(2024, 6, 24), start_date=dt.date(2024, 7, 1), end_date=dt.date(2024, 12, 31),
-        regency_code="8271", recorded_at=at,
-    )  # fmt: skip
+        s,
+        scope=EVERYTHING,
+        code="JLN-TTE-2024-01",
+        npp=contractor.number,
+        name="Jalan lingkar Ternate",
+        contract_value=2_500_000_000,
+        spk_date=dt.date(2024, 6, 24),
+        start_date=dt.date(2024, 7, 1),
+        end_date=dt.date(2024, 12, 31),
+        regency_code="8271",
+        recorded_at=at,
+    )
     for i, nik in enumerate(niks):
-        registry.register_worker(s, nik=nik, name=f"Pekerja {i + 1}", valid_from=dt.date(2024, 7, 1), recorded_at=at)
+        registry.register_worker(
+            s, scope=EVERYTHING, nik=nik, name=f"Pekerja {i + 1}", valid_from=dt.date(2024, 7, 1), recorded_at=at
+        )
         if i < 20:
             registry.enrol(
-                s, nik=nik, segment="jakon", project_code="JLN-TTE-2024-01", valid_from=dt.date(2024, 7, 1),
-                recorded_at=at, valid_to=dt.date(2024, 12, 31),
-            )  # fmt: skip
+                s,
+                scope=EVERYTHING,
+                nik=nik,
+                segment="jakon",
+                project_code="JLN-TTE-2024-01",
+                valid_from=dt.date(2024, 7, 1),
+                recorded_at=at,
+                valid_to=dt.date(2024, 12, 31),
+            )
         else:
             registry.enrol(
-                s, nik=nik, segment="pmi", contract_months=24, valid_from=dt.date(2024, 8, 1), recorded_at=at,
+                s,
+                scope=EVERYTHING,
+                nik=nik,
+                segment="pmi",
+                contract_months=24,
+                valid_from=dt.date(2024, 8, 1),
+                recorded_at=at,
                 channel="p3mi",
-            )  # fmt: skip
+            )

@@ -156,6 +156,7 @@ def employer_add(
         by = name_of(who, user)
         r = registry.register_employer(
             s,
+            scope=scope_of(who),
             name=name,
             legal_form=legal_form,
             sector=sector,
@@ -190,7 +191,13 @@ def employer_change(
         who = actor(s, "change_employer")
         by = name_of(who, user)
         vid = registry.change_employer(
-            s, npp=npp, valid_from=day(valid_from, "from"), recorded_at=now(), recorded_by=by, **changes
+            s,
+            scope=scope_of(who),
+            npp=npp,
+            valid_from=day(valid_from, "from"),
+            recorded_at=now(),
+            recorded_by=by,
+            **changes,
         )
         audit(s, who, "change_employer", "employer", key=npp, fields=",".join(changes))
     _print({"npp": npp, "version": vid})
@@ -212,6 +219,7 @@ def worker_add(
         by = name_of(who, user)
         r = registry.register_worker(
             s,
+            scope=scope_of(who),
             nik=nik,
             name=name,
             valid_from=day(valid_from, "from"),
@@ -259,6 +267,7 @@ def member_add(
         by = name_of(who, user)
         mid = registry.enrol(
             s,
+            scope=scope_of(who),
             nik=nik,
             segment=segment,
             valid_from=day(valid_from, "from"),
@@ -303,6 +312,7 @@ def member_correct(
         by = name_of(who, user)
         vid = registry.correct_membership(
             s,
+            scope=scope_of(who),
             membership_id=membership_id,
             valid_from=day(valid_from, "from"),
             valid_to=day(valid_to, "to") if valid_to else None,
@@ -327,6 +337,7 @@ def member_exit(
         by = name_of(who, user)
         vid = registry.exit_membership(
             s,
+            scope=scope_of(who),
             membership_id=membership_id,
             exit_date=day(on, "on"),
             reason=reason,
@@ -348,11 +359,13 @@ def member_show(
 
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "read_membership")
-        history = registry.membership_history(s, membership_id=membership_id)
+        history = registry.membership_history(s, scope=scope_of(who), membership_id=membership_id, known_at=now())
         state = None
         if month:
             at = dt.datetime.fromisoformat(known_at) if known_at else now()
-            state = registry.membership_state(s, membership_id=membership_id, month=period(month, "month"), known_at=at)
+            state = registry.membership_state(
+                s, scope=scope_of(who), membership_id=membership_id, month=period(month, "month"), known_at=at
+            )
         audit(s, who, "read_membership", "membership", key=str(membership_id))
     _print({"state": state, "history": history})
 
@@ -372,14 +385,16 @@ def registry_import(
         at = now()
         if employers:
             result["employers"] = imports.import_employers(
-                s, table=read_path(employers), recorded_at=at, recorded_by=by
+                s, scope=scope_of(who), table=read_path(employers), recorded_at=at, recorded_by=by
             )["employers"]
         if workers:
-            r = imports.import_workers(s, table=read_path(workers), recorded_at=at, recorded_by=by)
+            r = imports.import_workers(s, scope=scope_of(who), table=read_path(workers), recorded_at=at, recorded_by=by)
             result["workers"] = r["workers"]
             result["already_registered"] = len(r["already_registered"])
         if memberships:
-            result |= imports.import_memberships(s, table=read_path(memberships), recorded_at=at, recorded_by=by)
+            result |= imports.import_memberships(
+                s, scope=scope_of(who), table=read_path(memberships), recorded_at=at, recorded_by=by
+            )
         audit(s, who, "registry_import", "registry", **{k: str(v) for k, v in result.items()})
     _print(result)
 
@@ -389,7 +404,7 @@ def registry_duplicates(limit: int = 100) -> None:
     """Likely duplicates for review: same name and birth date, or NIK digits transposed."""
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "duplicates")
-        found = registry.likely_duplicates(s, known_at=now(), limit=limit)
+        found = registry.likely_duplicates(s, scope=scope_of(who), known_at=now(), limit=limit)
         audit(s, who, "read_duplicates", "worker", pairs=len(found))
     table = Table("Reason", "NIK A", "Name A", "NIK B", "Name B", "Birth date")
     for d in found:
@@ -411,7 +426,13 @@ def bill_declare(
         who = actor(s, "declare")
         by = name_of(who, user)
         r = ledger.declare_wages(
-            s, npp=npp, period=period(month), table=read_path(file), recorded_at=now(), recorded_by=by
+            s,
+            scope=scope_of(who),
+            npp=npp,
+            period=period(month),
+            table=read_path(file),
+            recorded_at=now(),
+            recorded_by=by,
         )
         audit(s, who, "declare_wages", "declaration", key=f"{npp}/{month}")
     _print(r.__dict__)
@@ -423,8 +444,10 @@ def bill_run(month: str, user: User = "cli", rules_dir: Annotated[Path | None, t
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "billing_run")
         by = name_of(who, user)
-        r = ledger.run_billing(s, period=period(month), maker=by, tree=tree(rules_dir), started_at=now())
-        audit(s, who, "billing_run", "billing_run", key=month)
+        r = ledger.run_billing(
+            s, scope=scope_of(who), period=period(month), maker=by, tree=tree(rules_dir), started_at=now()
+        )
+        audit(s, who, "run_billing", "billing_run", key=month)
     _print(r.to_json())
 
 
@@ -434,9 +457,9 @@ def bill_approve(run_id: int, user: User = "cli", rules_dir: Annotated[Path | No
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "billing_decide")
         result = ledger.approve_run(
-            s, run_id=run_id, checker=name_of(who, user), tree=tree(rules_dir), decided_at=now()
+            s, scope=scope_of(who), run_id=run_id, checker=name_of(who, user), tree=tree(rules_dir), decided_at=now()
         )
-        audit(s, who, "approve_run", "billing_run", key=str(run_id))
+        audit(s, who, "approve_billing_run", "billing_run", key=str(run_id))
     _print(result)
 
 
@@ -444,8 +467,8 @@ def bill_approve(run_id: int, user: User = "cli", rules_dir: Annotated[Path | No
 def bill_reject(run_id: int, user: User = "cli") -> None:
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "billing_decide")
-        result = ledger.reject_run(s, run_id=run_id, checker=name_of(who, user), decided_at=now())
-        audit(s, who, "reject_run", "billing_run", key=str(run_id))
+        result = ledger.reject_run(s, scope=scope_of(who), run_id=run_id, checker=name_of(who, user), decided_at=now())
+        audit(s, who, "reject_billing_run", "billing_run", key=str(run_id))
     _print(result)
 
 
@@ -454,8 +477,8 @@ def bill_show(run_id: int, limit: int = 200) -> None:
     """A run with its exception list."""
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "billing_read")
-        report = ledger.run_report(s, run_id=run_id, limit=limit)
-        audit(s, who, "read_run", "billing_run", key=str(run_id))
+        report = ledger.run_report(s, scope=scope_of(who), run_id=run_id, limit=limit)
+        audit(s, who, "read_billing_run", "billing_run", key=str(run_id))
     _print(report)
 
 
@@ -482,8 +505,10 @@ def pay_import(file: Path, user: User = "cli", rules_dir: Annotated[Path | None,
         by = name_of(who, user)
         table = read_path(file)
         out.print(f"validated {len(table.rows)} rows; posting", highlight=False)
-        r = ledger.import_payments(s, table=table, tree=tree(rules_dir), recorded_at=now(), recorded_by=by)
-        audit(s, who, "import_payments", "payment", key=file.name, rows=len(table.rows))
+        r = ledger.import_payments(
+            s, scope=scope_of(who), table=table, tree=tree(rules_dir), recorded_at=now(), recorded_by=by
+        )
+        audit(s, who, "import_payments", "payment_file", key=r.file, posted=r.posted)
     _print(r.to_json())
 
 
@@ -492,7 +517,9 @@ def pay_reverse(reference: str, reason: Annotated[str, typer.Option()]) -> None:
     """Reverse a posted payment (bank recall); allocations and fines it caused are reversed too."""
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "payment_reverse")
-        result = ledger.reverse_payment(s, reference=reference, reason=reason, tree=tree(), recorded_at=now())
+        result = ledger.reverse_payment(
+            s, scope=scope_of(who), reference=reference, reason=reason, tree=tree(), recorded_at=now()
+        )
         audit(s, who, "reverse_payment", "payment", key=reference, reason=reason)
     _print(result)
 
@@ -502,7 +529,7 @@ def pay_statement(va_number: str) -> None:
     """An account's bills, payments and balance."""
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "statement")
-        result = ledger.statement(s, va_number=va_number)
+        result = ledger.statement(s, scope=scope_of(who), va_number=va_number)
         audit(s, who, "read_statement", "account", key=va_number)
     _print(result)
 
@@ -514,7 +541,7 @@ def pay_arrears(
     """Arrears per employer and participant, aged 0-1, 2-3, 4-6, >6 months overdue."""
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "arrears")
-        rows = ledger.arrears(s, as_of=day(as_of, "as_of") if as_of else now().date())
+        rows = ledger.arrears(s, scope=scope_of(who), as_of=day(as_of, "as_of") if as_of else now().date())
         audit(s, who, "read_arrears", "account", accounts=len(rows))
     if as_json:
         _print(rows)
@@ -610,7 +637,7 @@ def sponsor_add(
     with domain_errors(), unit_of_work(engine()) as s:
         who = actor(s, "register_sponsor")
         r = registry.register_sponsor(
-            s, code=code, name=name, payer_source=source, regency_code=regency, recorded_at=now()
+            s, scope=scope_of(who), code=code, name=name, payer_source=source, regency_code=regency, recorded_at=now()
         )
         audit(s, who, "register_sponsor", "sponsor", key=code)
     _print({"sponsor": r.number, "va_number": r.va_number})
@@ -631,6 +658,7 @@ def project_add(
         who = actor(s, "register_project")
         r = registry.register_project(
             s,
+            scope=scope_of(who),
             code=code,
             npp=npp,
             name=name,

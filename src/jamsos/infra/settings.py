@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     web_page_cache_bytes: int = 64 * 2**20  # rendered steering pages kept, least recently used out first
     secret_key: SecretStr | None = None
     pseudonym_key: SecretStr | None = None
+    max_upload_bytes: int = 50 * 2**20  # a request carrying a file (multipart): larger ones answer 413
+    max_body_bytes: int = 2**20  # any other request body (JSON, a form)
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
     login_attempts_per_minute: int = 20

@@ -41,13 +41,25 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Forbidden(DomainError):
+    """The actor may not do this at all (a record outside their scope is ``NotFound`` instead, as if absent)."""
+
+    code = "forbidden"
+
+
+# Problems an error keeps: a file with a million bad rows is refused with the first thousand and the count.
+MAX_PROBLEMS = 1000
+
+
 class InvalidInput(DomainError):
-    """Input rejected as a whole; carries every problem found, each naming its field (and row)."""
+    """Input rejected as a whole; carries the problems found (the first ``MAX_PROBLEMS`` of ``total``), each
+    naming its field (and row)."""
 
     code = "invalid_input"
 
-    def __init__(self, problems: list[FieldProblem], *, limit: int = 20) -> None:
-        self.problems = problems
+    def __init__(self, problems: list[FieldProblem], *, limit: int = 20, total: int | None = None) -> None:
+        self.total = max(total or 0, len(problems))
+        self.problems = problems[:MAX_PROBLEMS]
         shown = "; ".join(str(p) for p in problems[:limit])
-        more = f"; … and {len(problems) - limit} more" if len(problems) > limit else ""
-        super().__init__(f"{len(problems)} problem(s): {shown}{more}")
+        more = f"; … and {self.total - limit} more" if self.total > limit else ""
+        super().__init__(f"{self.total} problem(s): {shown}{more}")

@@ -26,7 +26,7 @@ from jamsos.ledger import domain as ld
 from jamsos.ledger import tables as lt
 from jamsos.ledger.errors import FourEyes, PaymentConflict, RunNotPending
 from jamsos.registry import service as registry
-from jamsos.registry.domain import EVERYTHING, Scope
+from jamsos.registry.domain import Scope
 from jamsos.rules import codes as c
 from jamsos.rules import deadlines
 from jamsos.rules.formulas import NO_RATE, MembershipBatch, compute_lines
@@ -53,13 +53,14 @@ def declare_wages(
     table: TableFile,
     recorded_at: dt.datetime,
     recorded_by: str,
+    scope: Scope,
 ) -> DeclarationResult:
-    """Store an employer's monthly wage list (columns ``nik``, ``wage``) as a new version.
+    """Store the monthly wage list (columns ``nik``, ``wage``) of an employer within ``scope`` as a new version.
 
     The file is validated whole: every problem is returned with its row and column, and nothing
     is stored if any row is rejected. The same file uploaded again is recognised and adds nothing.
     """
-    employer_id = registry.employer_id_of(session, npp)
+    employer_id = registry.visible_employer(session, npp=npp, scope=scope, known_at=recorded_at)
     table.require(("nik", "wage"))
     latest = session.execute(
         select(lt.declaration.c.version, lt.declaration.c.sha256)
@@ -251,7 +252,7 @@ EXCEPTION_TEXT = {
 
 
 def run_billing(
-    session: Session, *, period: Period, maker: str, tree: ParameterTree, started_at: dt.datetime
+    session: Session, *, period: Period, maker: str, tree: ParameterTree, started_at: dt.datetime, scope: Scope
 ) -> RunSummary:
     """Bill every membership in force in ``period`` through the rules formulas, as a draft run.
 
@@ -260,6 +261,7 @@ def run_billing(
     replacement line. Memberships with problems go to the exception list, untouched. A newer run
     supersedes an older draft of the same period. Lines count only after ``approve_run``.
     """
+    registry.require_everything(scope, "a billing run")
     if not maker.strip():
         raise InvalidInput([FieldProblem("maker", "who runs the billing must be named")])
     members = _billable(session, period, started_at)
@@ -614,19 +616,16 @@ def _run(session: Session, run_id: int) -> Any:
 
 
 def approve_run(
-    session: Session, *, run_id: int, checker: str, tree: ParameterTree, decided_at: dt.datetime
+    session: Session, *, run_id: int, checker: str, tree: ParameterTree, decided_at: dt.datetime, scope: Scope
 ) -> dict[str, Any]:
     """The second person's approval (maker–checker): the run's lines become final and are allocated."""
+    registry.require_everything(scope, "deciding on a billing run")
     run = _run(session, run_id)
     if run.status != "draft":
         raise RunNotPending(f"billing run {run_id} is {run.status}, not a draft awaiting approval", run_id=run_id)
     if checker.strip() == "" or checker.strip().lower() == run.maker.strip().lower():
         raise FourEyes(f"billing run {run_id} was made by {run.maker}; another person must approve it", run_id=run_id)
-    session.execute(
-        update(lt.billing_run)
-        .where(lt.billing_run.c.id == run_id, lt.billing_run.c.status == "draft")
-        .values(status="approved", checker=checker, decided_at=decided_at)
-    )
+    _decide(session, run_id, status="approved", checker=checker, decided_at=decided_at)
     accounts = set(
         session.scalars(
             select(lt.bill.c.account_id)
@@ -639,22 +638,31 @@ def approve_run(
     return {"run_id": run_id, "status": "approved", "checker": checker, **allocated}
 
 
-def reject_run(session: Session, *, run_id: int, checker: str, decided_at: dt.datetime) -> dict[str, Any]:
+def reject_run(session: Session, *, run_id: int, checker: str, decided_at: dt.datetime, scope: Scope) -> dict[str, Any]:
+    registry.require_everything(scope, "deciding on a billing run")
     run = _run(session, run_id)
     if run.status != "draft":
         raise RunNotPending(f"billing run {run_id} is {run.status}, not a draft awaiting approval", run_id=run_id)
     if checker.strip().lower() == run.maker.strip().lower():
         raise FourEyes(f"billing run {run_id} was made by {run.maker}; another person must decide on it", run_id=run_id)
-    session.execute(
-        update(lt.billing_run)
-        .where(lt.billing_run.c.id == run_id)
-        .values(status="rejected", checker=checker, decided_at=decided_at)
-    )
+    _decide(session, run_id, status="rejected", checker=checker, decided_at=decided_at)
     return {"run_id": run_id, "status": "rejected", "checker": checker}
 
 
+def _decide(session: Session, run_id: int, *, status: str, checker: str, decided_at: dt.datetime) -> None:
+    """Move a draft to ``status``, atomically: of two checkers deciding at once, the second finds no draft (on
+    PostgreSQL its UPDATE waits for the first to commit and then matches nothing) and is told so."""
+    done = session.execute(
+        update(lt.billing_run)
+        .where(lt.billing_run.c.id == run_id, lt.billing_run.c.status == "draft")
+        .values(status=status, checker=checker, decided_at=decided_at)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise RunNotPending(f"billing run {run_id} was decided by someone else just now", run_id=run_id)
+
+
 def run_report(
-    session: Session, *, run_id: int, limit: int = 1000, scope: Scope = EVERYTHING, known_at: dt.datetime | None = None
+    session: Session, *, run_id: int, scope: Scope, limit: int = 1000, known_at: dt.datetime | None = None
 ) -> dict[str, Any]:
     """A run and its exception list; exceptions about memberships outside ``scope`` are left out."""
     run = _run(session, run_id)
@@ -716,13 +724,20 @@ PAYMENT_COLUMNS = ("reference", "va_number", "amount", "paid_on")
 
 
 def import_payments(
-    session: Session, *, table: TableFile, tree: ParameterTree, recorded_at: dt.datetime, recorded_by: str
+    session: Session,
+    *,
+    table: TableFile,
+    tree: ParameterTree,
+    recorded_at: dt.datetime,
+    recorded_by: str,
+    scope: Scope,
 ) -> ImportSummary:
     """Post a bank / virtual-account file (reference, va_number, amount, paid_on[, channel]) and allocate it.
 
     Validated whole; each reference is posted once, so importing a file again changes nothing;
     a known reference with a different account, amount or date is a conflict, not a silent skip.
     """
+    registry.require_everything(scope, "a payment file")
     table.require(PAYMENT_COLUMNS)
     problems: list[FieldProblem] = []
     refs: list[str] = []
@@ -745,6 +760,11 @@ def import_payments(
             ok = False
         if not ref or len(ref) > 64:
             problems.append(FieldProblem("reference", "must be 1 to 64 characters", row=number, value=ref))
+            ok = False
+        elif ref.upper().startswith(REVERSAL_PREFIX):
+            problems.append(
+                FieldProblem("reference", f"{REVERSAL_PREFIX} is reserved for reversals", row=number, value=ref)
+            )
             ok = False
         elif ref in seen:
             problems.append(
@@ -1042,12 +1062,14 @@ def _release_overpaid(session: Session, over: list[tuple[int, int]], recorded_at
 
 
 def reverse_payment(
-    session: Session, *, reference: str, reason: str, tree: ParameterTree, recorded_at: dt.datetime
+    session: Session, *, reference: str, reason: str, tree: ParameterTree, recorded_at: dt.datetime, scope: Scope
 ) -> dict[str, Any]:
     """Reverse a posted payment (a bank recall): the payment, its allocations and the fines it caused
     are each negated by a new entry; the account is then re-allocated."""
+    registry.require_everything(scope, "a payment reversal")
     p, al, fn = lt.payment, lt.allocation, lt.fine
-    row = session.execute(select(p).where(p.c.reference == reference)).first()
+    # The payment's row is locked first: a second reversal of it waits here, then finds the first one.
+    row = session.execute(select(p).where(p.c.reference == reference).with_for_update()).first()
     if row is None:
         raise NotFound(f"no payment with reference {reference}", reference=reference)
     if row.reverses_id is not None or session.scalar(select(p.c.id).where(p.c.reverses_id == row.id)) is not None:
@@ -1055,7 +1077,7 @@ def reverse_payment(
     rev_id = session.execute(
         insert(p)
         .values(
-            reference=f"{reference}/REV"[:64],
+            reference=reversal_reference(int(row.id)),
             account_id=row.account_id,
             amount=-row.amount,
             paid_on=recorded_at.date(),
@@ -1103,7 +1125,16 @@ def reverse_payment(
             )
         )
     result = allocate(session, tree=tree, recorded_at=recorded_at, account_ids={int(row.account_id)})
-    return {"reference": reference, "reversal": f"{reference}/REV", "amount": -int(row.amount), **result}
+    return {"reference": reference, "reversal": reversal_reference(int(row.id)), "amount": -int(row.amount), **result}
+
+
+REVERSAL_PREFIX = "REV:"
+
+
+def reversal_reference(payment_id: int) -> str:
+    """A reversal's own reference, from the payment it reverses (each is reversed at most once); bank files may
+    not use the prefix, so it never collides with a posted reference, however long or odd that one is."""
+    return f"{REVERSAL_PREFIX}{payment_id}"
 
 
 # ---- balances, arrears, statements -----------------------------------------------------------
@@ -1135,7 +1166,7 @@ def account_balance(session: Session, *, account_id: int) -> dict[str, int]:
 
 
 def arrears(
-    session: Session, *, as_of: dt.date, known_at: dt.datetime | None = None, scope: Scope = EVERYTHING
+    session: Session, *, as_of: dt.date, scope: Scope, known_at: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
     """Unpaid contributions and fines past their due date, per account, aged in buckets of months overdue.
 
@@ -1172,9 +1203,7 @@ def arrears(
     return out
 
 
-def statement(
-    session: Session, *, va_number: str, scope: Scope = EVERYTHING, known_at: dt.datetime | None = None
-) -> dict[str, Any]:
+def statement(session: Session, *, va_number: str, scope: Scope, known_at: dt.datetime | None = None) -> dict[str, Any]:
     """An account's bills with what each asks and has received, its payments and its balance. An account
     whose holder is outside ``scope`` is not found (as if absent)."""
     account_id = registry.account_of_va(session, va_number)

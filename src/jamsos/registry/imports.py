@@ -21,7 +21,9 @@ from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.registry import domain as d
 from jamsos.registry import service as svc
 from jamsos.registry import tables as t
+from jamsos.registry.domain import Scope
 from jamsos.registry.errors import ReferenceMissing
+from jamsos.registry.service import require_everything
 from jamsos.rules import codes as c
 
 
@@ -87,8 +89,9 @@ def _branches(session: Session) -> dict[str, str]:
 
 
 def import_employers(
-    session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str
+    session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str, scope: Scope
 ) -> dict[str, Any]:
+    require_everything(scope, "bulk registration")
     problems: list[FieldProblem] = []
     rows = _parse(
         table,
@@ -163,7 +166,10 @@ def import_employers(
     return {"employers": n, "npps": npps}
 
 
-def import_workers(session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str) -> dict[str, Any]:
+def import_workers(
+    session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str, scope: Scope
+) -> dict[str, Any]:
+    require_everything(scope, "bulk registration")
     problems: list[FieldProblem] = []
     rows = _parse(
         table,
@@ -237,8 +243,9 @@ def import_workers(session: Session, *, table: TableFile, recorded_at: dt.dateti
 
 
 def import_memberships(
-    session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str
+    session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str, scope: Scope
 ) -> dict[str, Any]:
+    require_everything(scope, "bulk registration")
     problems: list[FieldProblem] = []
     rows = _parse(
         table,
@@ -420,8 +427,10 @@ def import_files(
     memberships: TableFile,
     recorded_at: dt.datetime,
     recorded_by: str,
+    scope: Scope,
 ) -> dict[str, Any]:
     """Employers, then workers, then their memberships (each validated whole), in one transaction."""
-    done = import_employers(session, table=employers, recorded_at=recorded_at, recorded_by=recorded_by)
-    done |= import_workers(session, table=workers, recorded_at=recorded_at, recorded_by=recorded_by)
-    return done | import_memberships(session, table=memberships, recorded_at=recorded_at, recorded_by=recorded_by)
+    at, by = recorded_at, recorded_by
+    done = import_employers(session, table=employers, recorded_at=at, recorded_by=by, scope=scope)
+    done |= import_workers(session, table=workers, recorded_at=at, recorded_by=by, scope=scope)
+    return done | import_memberships(session, table=memberships, recorded_at=at, recorded_by=by, scope=scope)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jamsos.infra.bulk import temporary_keys
-from jamsos.kernel.errors import FieldProblem, InvalidInput, NotFound
+from jamsos.kernel.errors import FieldProblem, Forbidden, InvalidInput, NotFound
 from jamsos.kernel.period import Period
 from jamsos.registry import domain as d
 from jamsos.registry import tables as t
@@ -171,13 +171,15 @@ def register_employer(
     regency_code: str,
     valid_from: dt.date,
     recorded_at: dt.datetime,
+    scope: d.Scope,
     recorded_by: str = SYSTEM,
     risk_class: str | None = None,
     labour_intensive: bool = False,
     ecosystems: Sequence[str] = (),
     npp: str | None = None,
 ) -> Registered:
-    """Register an employer; the JKK risk class follows the business sector unless given."""
+    """Register an employer in one of ``scope``'s regencies; the JKK risk class follows the business sector
+    unless given."""
     fields = dict(name=name, legal_form=legal_form, size_class=size_class, risk_class=risk_class, ecosystems=ecosystems)
     problems = _employer_problems(fields)
     if npp is not None and not (4 <= len(npp) <= 20 and npp.isalnum()):
@@ -185,6 +187,7 @@ def register_employer(
     if problems:
         raise InvalidInput(problems)
     branch = _branch_of(session, regency_code)
+    require_regency(session, regency_code=regency_code, scope=scope)
     if risk_class is None:
         risk_class = sector_risk_classes().get(sector.strip().upper()[:1])
     if npp is None:
@@ -222,9 +225,7 @@ def employer_id_of(session: Session, npp: str) -> int:
     return int(found)
 
 
-def employer_state(
-    session: Session, *, npp: str, on: dt.date, known_at: dt.datetime, scope: d.Scope = d.EVERYTHING
-) -> dict[str, Any]:
+def employer_state(session: Session, *, npp: str, on: dt.date, known_at: dt.datetime, scope: d.Scope) -> dict[str, Any]:
     """An employer's state on ``on``; an employer outside ``scope`` is not found (as if absent)."""
     employer_id = employer_id_of(session, npp)
     if not _employer_seen(session, employer_id, scope, known_at):
@@ -242,12 +243,14 @@ def change_employer(
     npp: str,
     valid_from: dt.date,
     recorded_at: dt.datetime,
+    scope: d.Scope,
     recorded_by: str = SYSTEM,
     valid_to: dt.date | None = None,
     **changes: Any,
 ) -> int:
-    """Record a change (risk class, size, region, ...) valid from a date; returns the version id."""
-    state = employer_state(session, npp=npp, on=valid_from, known_at=recorded_at)
+    """Record a change (risk class, size, region, ...) valid from a date; returns the version id. The employer
+    must be within ``scope``, and so must a new regency."""
+    state = employer_state(session, npp=npp, on=valid_from, known_at=recorded_at, scope=scope)
     allowed = {
         "name",
         "legal_form",
@@ -268,6 +271,8 @@ def change_employer(
     if problems:
         raise InvalidInput(problems)
     new["branch_code"] = _branch_of(session, new["regency_code"])
+    if "regency_code" in changes:
+        require_regency(session, regency_code=new["regency_code"], scope=scope)
     return int(
         _insert_id(
             session,
@@ -290,12 +295,14 @@ def register_worker(
     name: str,
     valid_from: dt.date,
     recorded_at: dt.datetime,
+    scope: d.Scope,
     recorded_by: str = SYSTEM,
     birth_date: dt.date | None = None,
     sex: str | None = None,
     regency_code: str | None = None,
 ) -> Registered:
-    """Register a person once per NIK (checked with python-stdnum) and give them an 11-digit KPJ.
+    """Register a person once per NIK (checked with python-stdnum) and give them an 11-digit KPJ. The regency
+    of residence (by default the NIK's) must be within ``scope``.
 
     A second registration of the same NIK is a ``DuplicateNik`` conflict, also when two arrive at
     the same moment: the database's unique index decides, inside a savepoint.
@@ -313,6 +320,7 @@ def register_worker(
         raise InvalidInput(
             [FieldProblem("regency_code", "unknown regency; give the regency of residence", value=regency_code)]
         )
+    require_regency(session, regency_code=regency_code, scope=scope)
     existing = session.scalar(select(t.worker.c.kpj).where(t.worker.c.nik == nik))
     if existing is not None:
         raise DuplicateNik(f"NIK {nik} is already registered (KPJ {existing})", nik=nik, kpj=existing)
@@ -363,13 +371,10 @@ def nik_of(session: Session, kpj: str) -> str:
     return str(found)
 
 
-def worker_profile(
-    session: Session, *, nik: str, known_at: dt.datetime, scope: d.Scope = d.EVERYTHING
-) -> dict[str, Any]:
-    """A worker's record and memberships; a worker outside ``scope`` is not found (as if absent)."""
-    worker_id, kpj, _ = worker_of(session, nik)
-    if not _worker_seen(session, worker_id, scope, known_at):
-        raise NotFound(f"no worker with NIK {nik}", nik=nik)
+def worker_profile(session: Session, *, nik: str, known_at: dt.datetime, scope: d.Scope) -> dict[str, Any]:
+    """A worker's record and memberships; a worker outside ``scope`` is not found (as if absent). An employer
+    sees only the memberships at itself."""
+    worker_id, kpj = visible_worker(session, nik=nik, scope=scope, known_at=known_at)
     row = version_of(session, t.worker_version, "worker_id", worker_id, known_at.date(), known_at)
     state = dict(row._mapping) if row is not None else None
     va = session.scalar(select(t.account.c.va_number).join(t.worker).where(t.worker.c.id == worker_id))
@@ -379,7 +384,7 @@ def worker_profile(
             select(t.membership.c.id, t.membership.c.segment, t.employer.c.npp, t.project.c.code.label("project"))
             .outerjoin(t.employer, t.employer.c.id == t.membership.c.employer_id)
             .outerjoin(t.project, t.project.c.id == t.membership.c.project_id)
-            .where(t.membership.c.worker_id == worker_id)
+            .where(t.membership.c.worker_id == worker_id, t.employer.c.npp == scope.npp if scope.npp else true())
             .order_by(t.membership.c.id)
         ).mappings()
     ]
@@ -493,6 +498,41 @@ def regency_in_scope(session: Session, *, regency_code: str, scope: d.Scope) -> 
     return branch in scope.branches
 
 
+def require_regency(session: Session, *, regency_code: str, scope: d.Scope) -> None:
+    """A registration or move into ``regency_code`` needs it among the scope's regencies (reference data is
+    public, so this is Forbidden, not NotFound)."""
+    if not regency_in_scope(session, regency_code=regency_code, scope=scope):
+        raise Forbidden(f"regency {regency_code} is outside your branch", regency=regency_code)
+
+
+def require_everything(scope: d.Scope, what: str) -> None:
+    """An action on the whole store (billing runs, payment files, bulk imports) needs an unlimited scope."""
+    if not scope.everything:
+        raise Forbidden(f"{what} is for head office and administrators")
+
+
+def visible_worker(session: Session, *, nik: str, scope: d.Scope, known_at: dt.datetime) -> tuple[int, str]:
+    """(worker id, KPJ) of a NIK within ``scope``; absent and out of scope answer the same ``NotFound``."""
+    row = session.execute(select(t.worker.c.id, t.worker.c.kpj).where(t.worker.c.nik == nik)).first()
+    if row is None or not _worker_seen(session, int(row[0]), scope, known_at):
+        raise NotFound(f"no worker with NIK {nik}", nik=nik)
+    return int(row[0]), str(row[1])
+
+
+def visible_employer(session: Session, *, npp: str, scope: d.Scope, known_at: dt.datetime) -> int:
+    """The id of an employer within ``scope``; absent and out of scope answer the same ``NotFound``."""
+    found = session.scalar(select(t.employer.c.id).where(t.employer.c.npp == npp))
+    if found is None or not _employer_seen(session, int(found), scope, known_at):
+        raise NotFound(f"no employer with NPP {npp}", npp=npp)
+    return int(found)
+
+
+def visible_membership(session: Session, *, membership_id: int, scope: d.Scope, known_at: dt.datetime) -> None:
+    """A membership within ``scope``; absent and out of scope answer the same ``NotFound``."""
+    if not membership_in_scope(session, membership_id=membership_id, scope=scope, known_at=known_at):
+        raise NotFound(f"no membership {membership_id}", membership_id=membership_id)
+
+
 def worker_visible(session: Session, *, nik: str, scope: d.Scope, known_at: dt.datetime) -> bool:
     found = session.scalar(select(t.worker.c.id).where(t.worker.c.nik == nik))
     return found is not None and _worker_seen(session, int(found), scope, known_at)
@@ -524,9 +564,9 @@ def account_in_scope(session: Session, *, account_id: int, scope: d.Scope, known
 def membership_in_scope(session: Session, *, membership_id: int, scope: d.Scope, known_at: dt.datetime) -> bool:
     """An employer sees the memberships at its own NPP; other scopes see the memberships of the workers
     they see."""
-    if scope.everything:
-        return True
     m, e = t.membership, t.employer
+    if scope.everything:
+        return session.scalar(select(m.c.id).where(m.c.id == membership_id)) is not None
     row = session.execute(
         select(m.c.worker_id, e.c.npp).outerjoin(e, e.c.id == m.c.employer_id).where(m.c.id == membership_id)
     ).first()
@@ -538,7 +578,7 @@ def membership_in_scope(session: Session, *, membership_id: int, scope: d.Scope,
 
 
 def search(
-    session: Session, *, text: str, known_at: dt.datetime, limit: int = 20, scope: d.Scope = d.EVERYTHING
+    session: Session, *, text: str, known_at: dt.datetime, scope: d.Scope, limit: int = 20
 ) -> list[dict[str, Any]]:
     """Workers and employers within ``scope`` matching ``text``: a NIK (16 digits) or KPJ (11 digits) exactly,
     an NPP exactly, or a part of a name (as known at ``known_at``)."""
@@ -557,9 +597,11 @@ def search(
         workers = workers.where((t.worker.c.nik == q) | (t.worker.c.kpj == q))
         employers = employers.where(false())
     else:
-        pattern = f"%{q.lower()}%"
-        workers = workers.where(func.lower(wv.c.name).like(pattern))
-        employers = employers.where((t.employer.c.npp == q) | func.lower(ev.c.name).like(pattern))
+        # The text is matched literally: % and _ typed by a user are not wildcards.
+        literal = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{literal}%"
+        workers = workers.where(func.lower(wv.c.name).like(pattern, escape="\\"))
+        employers = employers.where((t.employer.c.npp == q) | func.lower(ev.c.name).like(pattern, escape="\\"))
     out: list[dict[str, Any]] = [
         {"kind": "employer", "npp": r.npp, "name": r.name, "regency_code": r.regency_code}
         for r in session.execute(employers.order_by(ev.c.name).limit(limit))
@@ -571,8 +613,12 @@ def search(
     return out[:limit]
 
 
-def likely_duplicates(session: Session, *, known_at: dt.datetime, limit: int = 1000) -> list[d.LikelyDuplicate]:
-    """Pairs of workers that may be one person: same name and birth date, or NIKs one transposition apart."""
+def likely_duplicates(
+    session: Session, *, known_at: dt.datetime, scope: d.Scope, limit: int = 1000
+) -> list[d.LikelyDuplicate]:
+    """Pairs of workers that may be one person: same name and birth date, or NIKs one transposition apart
+    (the whole register: for an unlimited scope only)."""
+    require_everything(scope, "the national duplicate review")
     v = versions_as_of(t.worker_version, "worker_id", known_at.date(), known_at)
     rows = session.execute(
         select(t.worker.c.nik, v.c.name, v.c.name_key, v.c.birth_date).join(v, v.c.worker_id == t.worker.c.id)
@@ -610,9 +656,11 @@ def register_sponsor(
     name: str,
     payer_source: str,
     recorded_at: dt.datetime,
+    scope: d.Scope,
     regency_code: str | None = None,
 ) -> Registered:
-    """A third party paying for vulnerable workers (APBD, APBDes, CSR, donor)."""
+    """A third party paying for vulnerable workers (APBD, APBDes, CSR, donor), in one of ``scope``'s regencies
+    (a national sponsor, without a regency, by an unlimited scope only)."""
     problems = _choice("payer_source", payer_source, d.SPONSOR_SOURCES)
     if not code.strip():
         problems.append(FieldProblem("code", "must not be empty"))
@@ -622,6 +670,10 @@ def register_sponsor(
         problems.append(FieldProblem("regency_code", "unknown regency", value=regency_code))
     if problems:
         raise InvalidInput(problems)
+    if regency_code is None:
+        require_everything(scope, "a sponsor without a regency")
+    else:
+        require_regency(session, regency_code=regency_code, scope=scope)
     account_id, va = _new_account(session, "sponsor", recorded_at)
     sponsor_id = _insert_id(
         session,
@@ -648,9 +700,10 @@ def register_project(
     end_date: dt.date,
     regency_code: str,
     recorded_at: dt.datetime,
+    scope: d.Scope,
 ) -> Registered:
-    """A construction project (Jakon), billed upfront on its contract value."""
-    employer_id = employer_id_of(session, npp)
+    """A construction project (Jakon) of an employer within ``scope``, billed upfront on its contract value."""
+    employer_id = visible_employer(session, npp=npp, scope=scope, known_at=recorded_at)
     problems = []
     if contract_value <= 0:
         problems.append(FieldProblem("contract_value", "must be positive", value=contract_value))
@@ -741,44 +794,30 @@ def enrol(
     contract_months: int | None = None,
     jht_amount: int | None = None,
     valid_to: dt.date | None = None,
+    scope: d.Scope,
 ) -> int:
-    """Enrol a registered worker in a segment; returns the membership id."""
+    """Enrol a registered worker within ``scope`` in a segment (at an employer within ``scope``); returns the
+    membership id. The request is checked before any record is looked up, and a worker or employer outside the
+    scope answers as an absent one, so a refusal tells nothing about who is registered elsewhere."""
     if segment not in c.SEGMENTS:
         raise InvalidInput(_choice("segment", segment, c.SEGMENTS))
-    worker_id, _, _ = worker_of(session, nik)
-    employer_id = employer_id_of(session, npp) if npp else None
-    project_id = None
     problems: list[FieldProblem] = []
-    if project_code:
-        project_id = session.scalar(select(t.project.c.id).where(t.project.c.code == project_code))
-        if project_id is None:
-            problems.append(FieldProblem("project_code", "unknown project", value=project_code))
-    if segment == "pu" and employer_id is None:
+    if segment == "pu" and not npp:
         problems.append(FieldProblem("npp", "a PU membership needs the employer's NPP"))
-    if segment == "jakon" and project_code is None:
+    if segment == "jakon" and not project_code:
         problems.append(FieldProblem("project_code", "a Jakon membership needs the project"))
-    sponsor_id = None
-    if sponsor_code:
-        sponsor = session.execute(
-            select(t.sponsor.c.id, t.sponsor.c.payer_source).where(t.sponsor.c.code == sponsor_code)
-        ).first()
-        if sponsor is None:
-            problems.append(FieldProblem("sponsor_code", "unknown sponsor", value=sponsor_code))
-        else:
-            sponsor_id = sponsor[0]
-            payer_source = payer_source or sponsor[1]
-    payer_source = payer_source or ("employer" if segment in ("pu", "jakon") else "self")
     try:
         mask = c.program_mask("programs", programs)
     except InvalidInput as exc:
         problems += exc.problems
         mask = 0
+    default_payer = "employer" if segment in ("pu", "jakon") else "self"
     fields: dict[str, Any] = dict(
         wage=wage,
         income=income,
         programs=mask,
-        payer_source=payer_source,
-        sponsor_id=sponsor_id,
+        payer_source=payer_source or default_payer,
+        sponsor_id=None,
         ecosystem=ecosystem,
         channel=channel,
         agent=agent,
@@ -787,8 +826,27 @@ def enrol(
         jht_amount=jht_amount,
     )
     problems += _membership_problems(segment, fields)
-    if payer_source in d.SPONSOR_SOURCES and sponsor_id is None:
+    if payer_source in d.SPONSOR_SOURCES and not sponsor_code:
         problems.append(FieldProblem("sponsor_code", f"a membership paid from {payer_source} needs its sponsor"))
+    if problems:
+        raise InvalidInput(problems)
+    worker_id, _ = visible_worker(session, nik=nik, scope=scope, known_at=recorded_at)
+    employer_id = visible_employer(session, npp=npp, scope=scope, known_at=recorded_at) if npp else None
+    project_id = None
+    if project_code:
+        project_id = session.scalar(select(t.project.c.id).where(t.project.c.code == project_code))
+        if project_id is None:
+            problems.append(FieldProblem("project_code", "unknown project", value=project_code))
+    if sponsor_code:
+        sponsor = session.execute(
+            select(t.sponsor.c.id, t.sponsor.c.payer_source).where(t.sponsor.c.code == sponsor_code)
+        ).first()
+        if sponsor is None:
+            problems.append(FieldProblem("sponsor_code", "unknown sponsor", value=sponsor_code))
+        else:
+            fields["sponsor_id"] = sponsor[0]
+            fields["payer_source"] = payer_source or sponsor[1]
+            problems += _membership_problems(segment, fields)
     if problems:
         raise InvalidInput(problems)
     clash = session.scalar(
@@ -831,9 +889,11 @@ def _same(column: Any, value: Any) -> Any:
 
 
 def membership_state(
-    session: Session, *, membership_id: int, month: Period, known_at: dt.datetime
+    session: Session, *, membership_id: int, month: Period, known_at: dt.datetime, scope: d.Scope
 ) -> dict[str, Any] | None:
-    """The membership as jamsos knew it at ``known_at``, for ``month`` (its state on the month's last day)."""
+    """The membership (within ``scope``) as jamsos knew it at ``known_at``, for ``month`` (its state on the
+    month's last day)."""
+    visible_membership(session, membership_id=membership_id, scope=scope, known_at=known_at)
     v = versions_as_of(t.membership_version, "membership_id", month.last_day, known_at)
     row = session.execute(select(v).where(v.c.membership_id == membership_id)).mappings().first()
     if row is None or row["exit_reason"] is not None:
@@ -841,7 +901,11 @@ def membership_state(
     return dict(row)
 
 
-def membership_history(session: Session, *, membership_id: int) -> list[dict[str, Any]]:
+def membership_history(
+    session: Session, *, membership_id: int, scope: d.Scope, known_at: dt.datetime
+) -> list[dict[str, Any]]:
+    """Every version of a membership within ``scope``, in the order recorded."""
+    visible_membership(session, membership_id=membership_id, scope=scope, known_at=known_at)
     mv = t.membership_version
     rows = session.execute(select(mv).where(mv.c.membership_id == membership_id).order_by(mv.c.recorded_at, mv.c.id))
     out = [dict(r) for r in rows.mappings()]
@@ -854,7 +918,6 @@ def _latest_state_on(session: Session, membership_id: int, on: dt.date, known_at
     v = versions_as_of(t.membership_version, "membership_id", on, known_at)
     row = session.execute(select(v).where(v.c.membership_id == membership_id)).mappings().first()
     if row is None:
-        membership_history(session, membership_id=membership_id)  # raises NotFound for an unknown id
         raise InvalidInput([FieldProblem("valid_from", f"membership {membership_id} is not in force on {on}")])
     return dict(row)
 
@@ -865,14 +928,17 @@ def correct_membership(
     membership_id: int,
     valid_from: dt.date,
     recorded_at: dt.datetime,
+    scope: d.Scope,
     recorded_by: str = SYSTEM,
     valid_to: dt.date | None = None,
     **changes: Any,
 ) -> int:
-    """Record a correction (a retroactive wage, income, programs, payer...) for a valid interval."""
+    """Record a correction (a retroactive wage, income, programs, payer...) of a membership within ``scope``,
+    for a valid interval."""
     unknown = set(changes) - set(MEMBERSHIP_FIELDS) - {"sponsor_code"}
     if unknown:
         raise InvalidInput([FieldProblem(k, "cannot be corrected here") for k in sorted(unknown)])
+    visible_membership(session, membership_id=membership_id, scope=scope, known_at=recorded_at)
     state = _latest_state_on(session, membership_id, valid_from, recorded_at)
     if "programs" in changes and not isinstance(changes["programs"], int):
         changes["programs"] = c.program_mask("programs", changes["programs"])
@@ -910,6 +976,7 @@ def exit_membership(
     exit_date: dt.date,
     reason: str,
     recorded_at: dt.datetime,
+    scope: d.Scope,
     recorded_by: str = SYSTEM,
 ) -> int:
     """End a membership (resignation, dismissal, death, end of project or placement), possibly back-dated.
@@ -918,6 +985,7 @@ def exit_membership(
     """
     if reason not in d.EXIT_REASONS:
         raise InvalidInput(_choice("reason", reason, d.EXIT_REASONS))
+    visible_membership(session, membership_id=membership_id, scope=scope, known_at=recorded_at)
     state = _latest_state_on(session, membership_id, exit_date, recorded_at)
     return int(
         _insert_id(

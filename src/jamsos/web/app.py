@@ -15,6 +15,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -22,6 +23,8 @@ from jamsos.api.app import HTTP_STATUS, audit_sealer
 from jamsos.api.app import create_app as create_api
 from jamsos.auth import service as auth
 from jamsos.auth.domain import STAFF
+from jamsos.edge.audit import REFUSALS, Auditor
+from jamsos.edge.http import Guard
 from jamsos.infra.db import make_engine
 from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import DomainError
@@ -73,6 +76,7 @@ def create_app(
     app.state.clock = clock or ((lambda: fixed) if fixed is not None else None)
     app.state.now = lambda: app.state.clock() if app.state.clock else dt.datetime.now(dt.UTC).replace(tzinfo=None)
     app.state.pseudonym_key = settings.secret("pseudonym_key")
+    app.state.auditor = Auditor(app.state.pseudonym_key, app.state.now)
     app.state.login_limit = security.RateLimit(settings.login_attempts_per_minute)
     app.state.login_policy = auth.LoginPolicy(
         settings.login_max_failures, dt.timedelta(minutes=settings.login_lockout_minutes)
@@ -80,6 +84,18 @@ def create_app(
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
+        actor = getattr(request.state, "actor", None)
+        if actor is not None and exc.code in REFUSALS:
+            route = request.scope.get("route")
+            attempted = f"{request.method} {getattr(route, 'path', request.url.path)}"
+            await run_in_threadpool(
+                app.state.auditor.refused,
+                app.state.engine,
+                actor=actor,
+                attempted=attempted,
+                source=security.source_of(request),
+                error=exc,
+            )
         if exc.code == "not_authenticated":
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse("/masuk?" + urlencode({"next": target}), status_code=303)
@@ -105,6 +121,7 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(admin.router)
     app.add_middleware(Language)
+    app.add_middleware(Guard, upload_bytes=settings.max_upload_bytes, body_bytes=settings.max_body_bytes)
     app.add_middleware(security.SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
@@ -116,7 +133,7 @@ def create_app(
     )
     static = Path(str(resources.files("jamsos.web").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
-    app.mount("/api", create_api(settings, clock=clock))
+    app.mount("/api", create_api(settings, clock=clock, guard=False))
     return app
 
 

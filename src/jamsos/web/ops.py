@@ -6,22 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from jamsos.auth import domain as authz
-from jamsos.auth import service as auth
-from jamsos.infra.files import read_table
-from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput, NotFound
+from jamsos.edge.http import form_table
+from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
-from jamsos.kernel.pseudonym import pseudonym
 from jamsos.ledger import service as ledger
 from jamsos.registry import domain as registry_domain
 from jamsos.registry import service as registry
 from jamsos.web.labels import t
 from jamsos.web.render import TEMPLATES, Page, context, link, page_response
-from jamsos.web.security import Csrf, Db, Who
+from jamsos.web.security import Csrf, Db, Who, allowed, source_of, uploads
 from jamsos.web.tables import Column, Table
 
 router = APIRouter(prefix="/ops")
@@ -39,9 +38,9 @@ def _audit(
     **detail: Any,
 ) -> None:
     """Every change and every read of personal data, a person named by a pseudonym (never the NIK)."""
-    source = f"web:{request.client.host if request.client else '?'}"
-    name = pseudonym(request.app.state.pseudonym_key, nik) if nik else key
-    auth.record(db, actor=who, action=action, entity=entity, at=_now(request), source=source, key=name, detail=detail)
+    request.app.state.auditor.record(
+        db, actor=who, action=action, entity=entity, source=source_of(request), key=key, nik=nik, **detail
+    )
     db.commit()  # the request's last write: release the audit chain's head now (see api.app.audit)
 
 
@@ -63,13 +62,24 @@ def _now(request: Request) -> dt.datetime:
     return clock() if clock is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _problems(exc: DomainError) -> list[dict[str, Any]]:
+class Problems(list[dict[str, Any]]):
+    """The problems shown (the first ``kernel.errors.MAX_PROBLEMS``) and how many there were."""
+
+    total: int = 0
+
+
+def _problems(exc: DomainError) -> Problems:
+    out = Problems()
     if isinstance(exc, InvalidInput):
-        return [
+        out.extend(
             {"row": p.row, "field": p.field, "message": p.message, "value": None if p.value is None else str(p.value)}
             for p in exc.problems
-        ]
-    return [{"row": None, "field": "", "message": str(exc), "value": None}]
+        )
+        out.total = exc.total
+    else:
+        out.append({"row": None, "field": "", "message": str(exc), "value": None})
+        out.total = 1
+    return out
 
 
 def _day(text: str) -> dt.date:
@@ -208,13 +218,11 @@ def register(
     who.allow("register_worker")
     values = {"nik": nik, "name": name, "valid_from": valid_from, "regency_code": regency_code}
     try:
-        regency = regency_code.strip() or nik.strip()[:4]
-        if not registry.regency_in_scope(db, regency_code=regency, scope=who.scope):
-            raise authz.Forbidden(f"regency {regency} is outside your branch")
         start = _day(valid_from)
         with db.begin_nested():
             registry.register_worker(
                 db,
+                scope=who.scope,
                 nik=nik.strip(),
                 name=name.strip(),
                 valid_from=start,
@@ -260,12 +268,11 @@ def register_employer(
         "valid_from": valid_from,
     }
     try:
-        if not registry.regency_in_scope(db, regency_code=regency_code.strip(), scope=who.scope):
-            raise authz.Forbidden(f"regency {regency_code} is outside your branch")
         start = _day(valid_from)
         with db.begin_nested():
             r = registry.register_employer(
                 db,
+                scope=who.scope,
                 name=name.strip(),
                 legal_form=legal_form,
                 sector=sector.strip().upper(),
@@ -287,25 +294,27 @@ def declare_form(request: Request, who: Who) -> Response:
     return _form_page(request, "ops_declare.html", values={"npp": who.npp or ""})
 
 
-@router.post("/upah", dependencies=[Csrf])
-async def declare(
+@router.post("/upah")
+def declare(
     request: Request,
+    who: Annotated[authz.Principal, allowed("declare")],
+    form: Annotated[FormData, uploads(("file",), ("npp", "period"))],
     db: Db,
-    who: Who,
-    npp: Annotated[str, Form()],
-    period: Annotated[str, Form()],
-    file: Annotated[UploadFile, File()],
 ) -> Response:
-    who.allow("declare")
+    npp, period = str(form.get("npp") or ""), str(form.get("period") or "")
     values = {"npp": npp, "period": period}
     try:
-        if not registry.employer_visible(db, npp=npp.strip(), scope=who.scope, known_at=_now(request)):
-            raise NotFound(f"no employer with NPP {npp.strip()}")
         month = _month(period)
-        table = read_table(await file.read(), file.filename or "upah.csv")
+        table = form_table(form, "file", "upah.csv")
         with db.begin_nested():
             result = ledger.declare_wages(
-                db, npp=npp.strip(), period=month, table=table, recorded_at=_now(request), recorded_by=who.username
+                db,
+                scope=who.scope,
+                npp=npp.strip(),
+                period=month,
+                table=table,
+                recorded_at=_now(request),
+                recorded_by=who.username,
             )
     except DomainError as exc:
         return _form_page(request, "ops_declare.html", problems=_problems(exc), values=values)
@@ -340,7 +349,12 @@ def start_run(request: Request, db: Db, who: Who, period: Annotated[str, Form()]
         month = _month(period)
         with db.begin_nested():
             run = ledger.run_billing(
-                db, period=month, maker=who.username, tree=request.app.state.tree, started_at=_now(request)
+                db,
+                scope=who.scope,
+                period=month,
+                maker=who.username,
+                tree=request.app.state.tree,
+                started_at=_now(request),
             )
     except DomainError as exc:
         return _form_page(request, "ops_runs.html", problems=_problems(exc))
@@ -371,10 +385,15 @@ def decide(request: Request, run_id: int, decision: str, db: Db, who: Who) -> Re
         with db.begin_nested():
             if decision == "setujui":
                 ledger.approve_run(
-                    db, run_id=run_id, checker=who.username, tree=request.app.state.tree, decided_at=_now(request)
+                    db,
+                    scope=who.scope,
+                    run_id=run_id,
+                    checker=who.username,
+                    tree=request.app.state.tree,
+                    decided_at=_now(request),
                 )
             elif decision == "tolak":
-                ledger.reject_run(db, run_id=run_id, checker=who.username, decided_at=_now(request))
+                ledger.reject_run(db, scope=who.scope, run_id=run_id, checker=who.username, decided_at=_now(request))
             else:
                 raise InvalidInput([FieldProblem("decision", "must be setujui or tolak", value=decision)])
     except DomainError as exc:
@@ -390,7 +409,8 @@ def decide(request: Request, run_id: int, decision: str, db: Db, who: Who) -> Re
             extra={"run": report, "problems": problems},
         )
         return TEMPLATES.TemplateResponse(request, "ops_run.html", context(request, page), status_code=409)
-    _audit(db, request, who, f"{decision}_billing_run", "billing_run", key=str(run_id))
+    action = "approve_billing_run" if decision == "setujui" else "reject_billing_run"
+    _audit(db, request, who, action, "billing_run", key=str(run_id))
     return RedirectResponse(link(request, f"/ops/tagihan/{run_id}"), status_code=303)
 
 
@@ -400,14 +420,23 @@ def payments_form(request: Request, who: Who) -> Response:
     return _form_page(request, "ops_payments.html", values={})
 
 
-@router.post("/bayar", dependencies=[Csrf])
-async def payments(request: Request, db: Db, who: Who, file: Annotated[UploadFile, File()]) -> Response:
-    who.allow("payment_import")
+@router.post("/bayar")
+def payments(
+    request: Request,
+    who: Annotated[authz.Principal, allowed("payment_import")],
+    form: Annotated[FormData, uploads(("file",))],
+    db: Db,
+) -> Response:
     try:
-        table = read_table(await file.read(), file.filename or "bank.csv")
+        table = form_table(form, "file", "bank.csv")
         with db.begin_nested():
             result = ledger.import_payments(
-                db, table=table, tree=request.app.state.tree, recorded_at=_now(request), recorded_by=who.username
+                db,
+                scope=who.scope,
+                table=table,
+                tree=request.app.state.tree,
+                recorded_at=_now(request),
+                recorded_by=who.username,
             )
     except DomainError as exc:
         return _form_page(request, "ops_payments.html", problems=_problems(exc), values={})

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import FormData, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
+from jamsos.edge.http import upload_form
 from jamsos.infra.db import unit_of_work
 from jamsos.kernel.errors import DomainError
 from jamsos.web.render import TEMPLATES, Page, context
@@ -123,13 +124,42 @@ def principal(request: Request) -> authz.Principal:
         raise authz.NotAuthenticated("log in first")
     try:
         with unit_of_work(request.app.state.engine) as session:
-            return auth.principal(session, username, at=request.app.state.now())
+            who = auth.principal(session, username, at=request.app.state.now())
     except authz.NotAuthenticated:
         request.session.clear()
         raise
+    request.state.actor = who  # for the record of a refused attempt
+    return who
+
+
+def source_of(request: Request) -> str:
+    return f"web:{request.client.host if request.client else '?'}"
 
 
 Who = Annotated[authz.Principal, Depends(principal)]
+
+
+def allowed(action: str) -> Any:
+    """The logged-in user, once their role may take ``action``: a dependency, so it runs before a body is read."""
+
+    def check(who: Who) -> authz.Principal:
+        who.allow(action)
+        return who
+
+    return Depends(check)
+
+
+def uploads(files: tuple[str, ...], fields: tuple[str, ...] = ()) -> Any:
+    """An upload form, read after ``allowed`` (an allowed user only) and checked for the session's CSRF token."""
+
+    async def read(request: Request) -> FormData:
+        form = await upload_form(request, files=files, fields=fields)
+        sent = form.get("csrf")
+        if not isinstance(sent, str) or not secrets.compare_digest(sent, request.session.get("csrf", "")):
+            raise CsrfFailed("the form has expired or did not come from this site; reload the page and try again")
+        return form
+
+    return Depends(read)
 
 
 class RateLimit:
@@ -180,13 +210,16 @@ def login(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     app = request.app
-    source = f"web:{request.client.host if request.client else '?'}"
+    source = source_of(request)
     app.state.login_limit.check(source)
     try:  # a wrong password's count is kept: the transaction still commits
         who = auth.authenticate(
             db, username=username, password=password, at=app.state.now(), policy=app.state.login_policy
         )
-    except (authz.LoginFailed, authz.AccountLocked) as exc:
+    except authz.LoginFailed as exc:
+        # The account attempted, when the name is one; anything else typed there (a password in the wrong field)
+        # is never written down.
+        known = auth.known_user(db, username)
         auth.record(
             db,
             actor="anonymous",
@@ -194,9 +227,10 @@ def login(
             entity="user",
             at=app.state.now(),
             source=source,
-            key=username[:60],
+            key=username if known else None,
+            detail={"account": "known" if known else "unknown"},
         )
-        return _login_page(request, str(exc), 401 if isinstance(exc, authz.LoginFailed) else 423, next)
+        return _login_page(request, str(exc), 401, next)
     request.session.clear()  # a new session at login
     request.session.update(user=who.username, role=who.role, csrf=secrets.token_urlsafe(32))
     auth.record(db, actor=who, action="login", entity="user", at=app.state.now(), source=source, key=who.username)

@@ -1,0 +1,94 @@
+"""The audit call of every edge: changes and reads of personal data, and refused attempts, one semantics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from jamsos.auth import domain as authz
+from jamsos.auth import service as auth
+from jamsos.infra.db import unit_of_work
+from jamsos.kernel.errors import DomainError
+from jamsos.kernel.pseudonym import pseudonym
+
+log = logging.getLogger(__name__)
+
+# Refusals worth a record: an action the role may not take, and a record the actor may not see (or that does
+# not exist: the two answer alike, and probing either is what the record is for).
+REFUSALS = ("forbidden", "not_found")
+
+
+@dataclass(frozen=True)
+class Auditor:
+    """Writes audit entries for one edge: ``now`` gives the time, a person is named by a keyed pseudonym."""
+
+    pseudonym_key: bytes
+    now: Callable[[], dt.datetime]
+
+    def name(self, *, key: str | None = None, nik: str | None = None) -> str | None:
+        return pseudonym(self.pseudonym_key, nik) if nik else key
+
+    def record(
+        self,
+        session: Session,
+        *,
+        actor: authz.Principal | str,
+        action: str,
+        entity: str,
+        source: str,
+        key: str | None = None,
+        nik: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """One entry in the caller's transaction: the change it records and the entry commit together."""
+        auth.record(
+            session,
+            actor=actor,
+            action=action,
+            entity=entity,
+            at=self.now(),
+            source=source,
+            key=self.name(key=key, nik=nik),
+            detail=detail,
+        )
+
+    def refused(
+        self,
+        engine: Engine,
+        *,
+        actor: authz.Principal | str,
+        attempted: str,
+        source: str,
+        error: DomainError,
+        seal: bool = False,
+    ) -> None:
+        """A refused attempt, in a transaction of its own (the attempt's own was rolled back). The record named
+        by the attempt appears as a pseudonym when it is a person; a failure to write is logged, never raised
+        over the answer the user is owed."""
+        if error.code not in REFUSALS or (error.code == "not_found" and not error.details):
+            return  # a "not found" that names no record (no warehouse, no such page) is no probe
+        details: dict[str, Any] = {k: v for k, v in error.details.items() if k != "nik" and isinstance(v, str | int)}
+        nik = error.details.get("nik")
+        try:
+            with unit_of_work(engine) as session:
+                self.record(
+                    session,
+                    actor=actor,
+                    action="refused",
+                    entity="request",
+                    source=source,
+                    key=self.name(key=attempted, nik=nik if isinstance(nik, str) else None),
+                    attempted=attempted,
+                    code=error.code,
+                    **details,
+                )
+                if seal:  # a command line is not a busy server: chain the entry at once
+                    auth.seal(session)
+        except Exception:  # the store may be the very thing that failed
+            log.exception("could not record a refused attempt")

@@ -1,0 +1,170 @@
+"""HTTP guards shared by the API and the web app: request bodies capped at the edge (streamed, a clear 413),
+NUL refused before any handler sees it, and multipart uploads read only after the caller is known."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jamsos.infra.files import TableFile, read_table
+from jamsos.kernel.errors import FieldProblem, InvalidInput
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    """An ASGI middleware in front of everything: a body larger than its limit is refused with 413 before it is
+    read (by its Content-Length) or as soon as it grows past the limit (streamed, chunked bodies included), so
+    no handler, form parser or temporary file ever holds more. Uploads (multipart) may be ``upload_bytes``
+    long, every other body ``body_bytes``. A NUL in the path or query string is refused with 400."""
+
+    def __init__(self, app: ASGIApp, *, upload_bytes: int, body_bytes: int) -> None:
+        self.app = app
+        self.upload_bytes = upload_bytes
+        self.body_bytes = body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or has_nul(scope.get("query_string", b"")):
+            await _answer(send, 422, "invalid_input", NUL)
+            return
+        headers = dict(scope.get("headers") or [])
+        multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+        limit = self.upload_bytes if multipart else self.body_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _answer(send, 413, "too_large", _too_large(limit))
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            if multipart or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+                await self.app(scope, counted, sending)
+                return
+            # A small body (JSON, a form): read it whole, refuse a NUL in it, then hand it on unchanged.
+            body = bytearray()
+            while True:
+                message = await counted()
+                if message["type"] != "http.request":
+                    break
+                body += message.get("body", b"")
+                if not message.get("more_body", False):
+                    break
+            form = headers.get(b"content-type", b"").startswith(b"application/x-www-form-urlencoded")
+            if has_nul(bytes(body), urlencoded=form):
+                await _answer(send, 422, "invalid_input", NUL)
+                return
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": bytes(body), "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, sending)
+        except BodyTooLarge:
+            if not started:
+                await _answer(send, 413, "too_large", _too_large(limit))
+
+
+NUL = "a NUL character is not accepted anywhere in a request"
+
+
+def has_nul(data: bytes, *, urlencoded: bool = True) -> bool:
+    """A NUL as a byte, percent-encoded (a query string or a form) or JSON-escaped."""
+    lowered = data.lower()
+    return b"\x00" in data or (b"%00" in lowered if urlencoded else b"\\u0000" in lowered)
+
+
+def _too_large(limit: int) -> str:
+    return f"the request is larger than {limit / 2**20:g} MiB; split the file or ask an administrator"
+
+
+async def _answer(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"code": code, "message": message}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def refuse_nul(values: dict[str, Any]) -> None:
+    """Text fields of a form or body never carry NUL (PostgreSQL refuses it, and no name or code has one)."""
+    bad = [k for k, v in values.items() if isinstance(v, str) and "\x00" in v]
+    if bad:
+        raise InvalidInput([FieldProblem(k, "a NUL character is not accepted") for k in bad])
+
+
+async def upload_form(
+    request: Request, *, files: tuple[str, ...], fields: tuple[str, ...], max_files: int | None = None
+) -> FormData:
+    """The multipart form of an upload, read only now: after the caller was authenticated and allowed (the
+    route's dependencies before this one), within the edge's size limit. Unknown parts are refused."""
+    form = await request.form(max_files=max_files or len(files), max_fields=len(fields) + 1)
+    problems = [FieldProblem(k, "is not a field of this form") for k in form if k not in (*files, *fields, "csrf")]
+    problems += [FieldProblem(k, "must be a file") for k in files if k in form and not isinstance(form[k], UploadFile)]
+    if problems:
+        raise InvalidInput(problems)
+    refuse_nul({k: v for k, v in form.items() if isinstance(v, str)})
+    return form
+
+
+def multipart_body(files: tuple[str, ...], fields: tuple[str, ...] = (), required: tuple[str, ...] = ()) -> Any:
+    """The OpenAPI description of an upload read by ``upload_form`` (FastAPI cannot see it)."""
+    props: dict[str, Any] = {f: {"type": "string", "format": "binary"} for f in files}
+    props |= {f: {"type": "string"} for f in fields}
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    return {"requestBody": {"required": bool(required), "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+def form_text(form: FormData, name: str) -> str:
+    """A required text field of an upload form."""
+    value = form.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput([FieldProblem(name, "is required")])
+    return value.strip()
+
+
+def form_file(form: FormData, name: str) -> UploadFile | None:
+    value = form.get(name)
+    return value if isinstance(value, UploadFile) else None
+
+
+def form_table(form: FormData, name: str, default_name: str) -> TableFile:
+    """An uploaded table (CSV or XLSX), parsed within ``infra.files``' limits; call it off the event loop."""
+    upload = form_file(form, name)
+    if upload is None:
+        raise InvalidInput([FieldProblem(name, "a file is required")])
+    upload.file.seek(0)
+    return read_table(upload.file.read(), upload.filename or default_name)
