@@ -13,9 +13,13 @@ from tests.scenario import firm, nik
 from jamsos.auth import service as auth
 from jamsos.infra import backup
 from jamsos.infra.db import make_engine, unit_of_work
+from jamsos.kernel.period import Period
+from jamsos.ledger import service as led
+from jamsos.ledger import tables as lt
 from jamsos.registry import service as reg
 from jamsos.registry import tables as rt
 from jamsos.registry.domain import EVERYTHING
+from jamsos.rules.tree import load_parameters
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +32,18 @@ def _workers(url: str) -> int:
     return n
 
 
+def _approved_run(url: str, clock: Clock, period: Period) -> int:
+    """A billing run made and approved: on PostgreSQL its lines are a partition of ``bill_line``."""
+    engine = make_engine(url)
+    tree = load_parameters()
+    with unit_of_work(engine) as s:
+        run = led.run_billing(s, scope=EVERYTHING, period=period, maker="ani", tree=tree, started_at=clock())
+        led.approve_run(s, scope=EVERYTHING, run_id=run.run_id, checker="budi", tree=tree, decided_at=clock())
+        lines = int(s.scalar(select(func.count()).select_from(lt.bill_line)) or 0)
+    engine.dispose()
+    return lines
+
+
 def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock: Clock, tmp_path: Path) -> None:
     engine = make_engine(db_url)
     with unit_of_work(engine) as s:
@@ -35,6 +51,8 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
         auth.record(s, actor="test", action="load_reference", entity="store", at=clock(), source="test")
         auth.seal(s)
     engine.dispose()
+    lines = _approved_run(db_url, clock, Period(2024, 11))  # restore used to fail over a partitioned table
+    assert lines > 0
     result = backup.backup(db_url, tmp_path / "store.backup")
     assert result.bytes > 0 and Path(result.path).exists()
 
@@ -47,6 +65,7 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
         auth.seal(s)
     engine.dispose()
     assert _workers(db_url) == 3
+    assert _approved_run(db_url, clock, Period(2024, 12)) > lines  # a second run after the backup
 
     backup.restore(db_url, tmp_path / "store.backup")
     assert _workers(db_url) == 2
@@ -54,6 +73,8 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
     with unit_of_work(engine) as s:
         check = auth.verify(s)
         assert check.ok and check.entries == 1  # the chain as it was, intact
+        assert s.scalar(select(func.count()).select_from(lt.bill_line)) == lines  # the runs as they were
+        assert [r["period"] for r in led.list_runs(s)] == ["2024-11"]
         reg.register_worker(
             s, scope=EVERYTHING, nik=nik(51), name="After restore", valid_from=dt.date(2024, 6, 1), recorded_at=clock()
         )

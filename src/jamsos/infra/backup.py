@@ -2,7 +2,8 @@
 
 SQLite: the online backup API (``sqlite3.Connection.backup``), a consistent copy taken page by page while
 the app keeps running. PostgreSQL: ``pg_dump --format=custom`` and ``pg_restore --clean``, from the
-server's own client programs."""
+server's own client programs
+(``pg_restore`` to a script, run by ``psql`` in one transaction)."""
 
 from __future__ import annotations
 
@@ -108,13 +109,28 @@ def restore(url: str, source: Path) -> None:
             src.backup(dst)
         return
     if url.startswith("postgresql"):
-        run = subprocess.run(
-            [_program("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
-             "--dbname", _libpq(url), str(source)],
-            capture_output=True,
-            text=True,
-        )  # fmt: skip
-        if run.returncode != 0:
-            raise BackupFailed(f"pg_restore failed: {run.stderr.strip()}")
+        _restore_postgresql(url, source)
         return
     raise BackupFailed(f"cannot restore a store at {url!r}")
+
+
+def _restore_postgresql(url: str, source: Path) -> None:
+    """The backup as one SQL script (``pg_restore --file -``) run by ``psql`` in one transaction, after emptying
+    the schema in that same transaction: the store is replaced whole or left as it was. (``pg_restore --clean``
+    drops objects one by one and cannot drop a partition's inherited constraints, so it failed over any store
+    with an approved billing run, whose lines are partitions of ``bill_line``.)"""
+    script = subprocess.run(
+        [_program("pg_restore"), "--no-owner", "--no-privileges", "--file", "-", str(source)],
+        capture_output=True,
+    )
+    if script.returncode != 0:
+        raise BackupFailed(f"{source} is not a backup pg_restore can read: {script.stderr.decode().strip()}")
+    prelude = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
+    run = subprocess.run(
+        [_program("psql"), "--no-psqlrc", "--quiet", "--single-transaction", "--set", "ON_ERROR_STOP=1",
+         "--dbname", _libpq(url), "--file", "-"],
+        input=prelude + script.stdout,
+        capture_output=True,
+    )  # fmt: skip
+    if run.returncode != 0:
+        raise BackupFailed(f"the restore failed and the store was left as it was: {run.stderr.decode().strip()}")
