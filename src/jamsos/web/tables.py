@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
+from jamsos.edge.spreadsheet import csv_cell, is_formula_like
 from jamsos.web.labels import fmt, t
 
 
@@ -43,7 +45,7 @@ class Table:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(self.header(lang))
         for r in self.rows:
-            w.writerow(["" if r.get(c.key) is None else r.get(c.key) for c in self.columns])
+            w.writerow(["" if r.get(c.key) is None else csv_cell(r.get(c.key)) for c in self.columns])
         return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
     def to_xlsx(self, lang: str) -> bytes:
@@ -51,13 +53,20 @@ class Table:
         ws = wb.create_sheet(self.id[:31])
         ws.append(self.header(lang))
         for r in self.rows:
-            ws.append([_cell(r.get(c.key)) for c in self.columns])
+            ws.append([_cell(ws, r.get(c.key)) for c in self.columns])
         out = io.BytesIO()
         wb.save(out)
         return out.getvalue()
 
 
-def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, int | float | str | bool):
+def _cell(ws: Any, value: Any) -> Any:
+    """An XLSX cell; text is always a text cell (openpyxl would store "=..." as a formula), and formula-like text
+    is also marked to stay text when someone edits it (the quote prefix, ``edge.spreadsheet``)."""
+    if value is None or isinstance(value, int | float | bool):
         return value
-    return str(value)
+    text = str(value)
+    cell = WriteOnlyCell(ws, value=text)
+    cell.data_type = "s"
+    if is_formula_like(text):
+        cell.quotePrefix = True
+    return cell
