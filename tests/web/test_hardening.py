@@ -3,6 +3,8 @@ that carried the first viewer's identity, locked accounts reading on, a cache gr
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -126,8 +128,8 @@ def test_text_cells_never_become_formulas_in_downloads() -> None:
     assert [c[0].value for c in cells] == [f.replace("\r", "\n") for f in FORMULAS]
     assert {c[0].data_type for c in cells} == {"s"} and all(c[0].quotePrefix for c in cells)  # ... never a formula
     assert {c[1].value for c in cells} == {-5}  # numbers stay numbers
-    csv_rows = table.to_csv("id").decode("utf-8-sig").splitlines()[1:]
-    assert all(r.startswith(("'", "\"'")) for r in csv_rows)
+    csv_rows = list(csv.reader(io.StringIO(table.to_csv("id").decode("utf-8-sig"), newline="")))[1:]
+    assert [r[0] for r in csv_rows] == ["'" + f for f in FORMULAS] and {r[1] for r in csv_rows} == {"-5"}
 
 
 def test_a_formula_typed_as_a_user_name_does_not_reach_the_audit_export(site: Site) -> None:
