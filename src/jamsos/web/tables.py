@@ -42,7 +42,7 @@ class Table:
     def to_csv(self, lang: str) -> bytes:
         """Raw values (not formatted), a header of labels; UTF-8 with BOM so spreadsheets read it."""
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        w = csv.writer(buf, lineterminator="\r\n")  # RFC 4180: a field holding CR or LF is quoted
         w.writerow(self.header(lang))
         for r in self.rows:
             w.writerow(["" if r.get(c.key) is None else csv_cell(r.get(c.key)) for c in self.columns])
