@@ -28,6 +28,7 @@ from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.edge.audit import REFUSALS, Auditor
 from jamsos.edge.http import Guard, form_file, form_table, form_text, multipart_body, upload_form
+from jamsos.edge.masking import redact, redact_all
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
@@ -111,29 +112,7 @@ def uploads(files: tuple[str, ...], fields: tuple[str, ...] = (), max_files: int
 RowId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
 Limit = Annotated[int, Query(ge=1, le=100_000)]
 
-PERSONAL = ("nik", "name", "birth_date")
 BULK = ("employers", "workers", "memberships")  # the files of a bulk registration
-
-
-def mask(value: Any, actor: authz.Principal) -> Any:
-    """NIKs and names masked (recursively) unless the actor's role needs them (``auth.domain.UNMASKED``)."""
-    if actor.unmasked:
-        return value
-    if isinstance(value, list):
-        return [mask(v, actor) for v in value]
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if k == "nik" and isinstance(v, str):
-                out[k] = authz.mask_nik(v)
-            elif k == "name" and isinstance(v, str) and value.get("nik"):
-                out[k] = authz.mask_name(v)
-            elif k == "birth_date":
-                out[k] = None
-            else:
-                out[k] = mask(v, actor)
-        return out
-    return value
 
 
 def _source(request: Request) -> str:
@@ -357,7 +336,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         actor.allow("read_worker")
         profile = registry.worker_profile(db, nik=nik, known_at=now(), scope=actor.scope)
         audit(db, request, actor, "read_worker", "worker", nik=nik)
-        return dict(mask(profile, actor))
+        return redact("worker", profile, actor)
 
     @app.post("/sponsors", status_code=201, tags=["registry"])
     def post_sponsor(request: Request, body: s.SponsorIn, db: Db, actor: Actor) -> dict[str, Any]:
@@ -436,9 +415,10 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.get("/duplicates", tags=["registry"])
     def get_duplicates(request: Request, db: Db, actor: Actor, limit: Limit = 100) -> list[dict[str, Any]]:
         actor.allow("duplicates")
-        pairs = [d.__dict__ for d in registry.likely_duplicates(db, scope=actor.scope, known_at=now(), limit=limit)]
+        found = registry.likely_duplicates(db, scope=actor.scope, known_at=now(), limit=limit)
+        pairs = redact_all("duplicate", [d.__dict__ for d in found], actor)
         audit(db, request, actor, "read_duplicates", "worker", pairs=len(pairs))
-        return list(mask(pairs, actor))
+        return pairs
 
     @app.post("/registry/import", status_code=201, tags=["registry"], openapi_extra=multipart_body(BULK))
     def post_registry_import(
@@ -513,7 +493,8 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         actor.allow("billing_read")
         report = ledger.run_report(db, run_id=run_id, limit=limit, scope=actor.scope, known_at=now())
         audit(db, request, actor, "read_billing_run", "billing_run", key=str(run_id))
-        return dict(mask(report, actor))
+        report["exception_list"] = redact_all("exception", report["exception_list"], actor)
+        return report
 
     @app.post("/billing-runs/{run_id}/approve", tags=["billing"])
     def post_approve(request: Request, run_id: RowId, db: Db, actor: Actor) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from jamsos.auth import service as auth
 from jamsos.auth.domain import Principal
 from jamsos.edge.audit import REFUSALS, Auditor
+from jamsos.edge.masking import redact
 from jamsos.edge.spreadsheet import csv_cell
 from jamsos.infra.db import make_engine
 from jamsos.infra.migrate import current_revision, head_revision
@@ -146,6 +147,11 @@ def actor(session: Session, permission: str) -> Principal | str:
     _acting.append((principal, permission))
     principal.allow(permission)
     return principal
+
+
+def masked(who: Principal | str, kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A record as the acting account may see it (``edge.masking``); the operator sees it whole."""
+    return redact(kind, record, who) if isinstance(who, Principal) else record
 
 
 def scope_of(who: Principal | str) -> Scope:

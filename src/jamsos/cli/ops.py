@@ -16,6 +16,7 @@ from jamsos.cli.common import (
     day,
     domain_errors,
     engine,
+    masked,
     name_of,
     now,
     out,
@@ -240,7 +241,7 @@ def worker_show(nik: str) -> None:
         who = actor(s, "read_worker")
         profile = registry.worker_profile(s, nik=nik, known_at=now(), scope=scope_of(who))
         audit(s, who, "read_worker", "worker", nik=nik)
-    _print(profile)
+    _print(masked(who, "worker", profile))
 
 
 @member_app.command("add")
@@ -408,7 +409,9 @@ def registry_duplicates(limit: int = 100) -> None:
         audit(s, who, "read_duplicates", "worker", pairs=len(found))
     table = Table("Reason", "NIK A", "Name A", "NIK B", "Name B", "Birth date")
     for d in found:
-        table.add_row(d.reason, d.nik_a, d.name_a, d.nik_b, d.name_b, f"{d.birth_date_a} / {d.birth_date_b}")
+        r = masked(who, "duplicate", d.__dict__)
+        born = f"{r['birth_date_a']} / {r['birth_date_b']}" if "birth_date_a" in r else "–"
+        table.add_row(r["reason"], r["nik_a"], r["name_a"], r["nik_b"], r["name_b"], born)
     out.print(table)
     out.print(f"{len(found)} pair(s) to review")
 
@@ -479,6 +482,7 @@ def bill_show(run_id: int, limit: int = 200) -> None:
         who = actor(s, "billing_read")
         report = ledger.run_report(s, scope=scope_of(who), run_id=run_id, limit=limit)
         audit(s, who, "read_billing_run", "billing_run", key=str(run_id))
+    report["exception_list"] = [masked(who, "exception", r) for r in report["exception_list"]]
     _print(report)
 
 

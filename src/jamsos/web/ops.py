@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 
 from jamsos.auth import domain as authz
 from jamsos.edge.http import form_table
+from jamsos.edge.masking import redact, redact_all, redact_hits
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
@@ -42,19 +43,6 @@ def _audit(
         db, actor=who, action=action, entity=entity, source=source_of(request), key=key, nik=nik, **detail
     )
     db.commit()  # the request's last write: release the audit chain's head now (see api.app.audit)
-
-
-def _mask(who: authz.Principal, row: dict[str, Any]) -> dict[str, Any]:
-    if who.unmasked:
-        return row
-    out = dict(row)
-    if out.get("nik"):
-        if out.get("name"):
-            out["name"] = authz.mask_name(out["name"])
-        out["nik"] = authz.mask_nik(out["nik"])
-    if "birth_date" in out:
-        out["birth_date"] = None
-    return out
 
 
 def _now(request: Request) -> dt.datetime:
@@ -120,7 +108,7 @@ def lookup(request: Request, db: Db, who: Who, q: str = "") -> Response:
     lang = request.state.lang
     if q:
         who.allow("search")
-        rows = [_mask(who, r) for r in registry.search(db, text=q, known_at=_now(request), scope=who.scope)]
+        rows = redact_hits(registry.search(db, text=q, known_at=_now(request), scope=who.scope), who)
         _audit(db, request, who, "search", "registry", results=len(rows))
     else:
         rows = []
@@ -149,7 +137,7 @@ def worker(request: Request, number: str, db: Db, who: Who) -> Response:
     who.allow("read_worker")
     lang = request.state.lang
     nik = registry.nik_of(db, number) if len(number) == 11 else number
-    profile = _mask(who, registry.worker_profile(db, nik=nik, known_at=_now(request), scope=who.scope))
+    profile = redact("worker", registry.worker_profile(db, nik=nik, known_at=_now(request), scope=who.scope), who)
     _audit(db, request, who, "read_worker", "worker", nik=nik)
     table = Table(
         "kepesertaan",
@@ -367,7 +355,7 @@ def run_detail(request: Request, run_id: int, db: Db, who: Who) -> Response:
     who.allow("billing_read")
     lang = request.state.lang
     report = ledger.run_report(db, run_id=run_id, scope=who.scope, known_at=_now(request))
-    exceptions = [_mask(who, r) for r in report.pop("exception_list")]
+    exceptions = redact_all("exception", report.pop("exception_list"), who)
     _audit(db, request, who, "read_billing_run", "billing_run", key=str(run_id))
     table = Table(
         "pengecualian",
@@ -399,7 +387,7 @@ def decide(request: Request, run_id: int, decision: str, db: Db, who: Who) -> Re
     except DomainError as exc:
         lang = request.state.lang
         report = ledger.run_report(db, run_id=run_id, scope=who.scope, known_at=_now(request))
-        exceptions = report.pop("exception_list")
+        exceptions = redact_all("exception", report.pop("exception_list"), who)
         table = Table("pengecualian", t(lang, "exceptions"), [Column("code"), Column("message")], exceptions)
         problems = _problems(exc)
         page = Page(

@@ -4,7 +4,6 @@ login rate limiting, and the security headers of every answer."""
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import threading
 import time
@@ -20,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.edge.http import upload_form
+from jamsos.edge.masking import mask_niks
 from jamsos.infra.db import unit_of_work
 from jamsos.kernel.errors import DomainError
 from jamsos.web.render import TEMPLATES, Page, context
@@ -38,15 +38,6 @@ class TooManyAttempts(DomainError):
 
 class CsrfFailed(DomainError):
     code = "forbidden"
-
-
-# Sixteen digits standing alone: a NIK (or a virtual account number) in a URL or a message.
-_NIK_LIKE = re.compile(r"(?<!\d)(\d{4})\d{8}(\d{4})(?!\d)")
-
-
-def mask_niks(text: str) -> str:
-    """Every NIK-like number in ``text`` masked as on the screens (``8271********0001``)."""
-    return _NIK_LIKE.sub(r"\1********\2", text)
 
 
 class MaskNiksInLogs(logging.Filter):
