@@ -1,5 +1,5 @@
 """Schemathesis against the API's own OpenAPI schema: generated requests (valid and invalid) to every
-operation, as an administrator on a real SQLite store. No answer may be a server error (5xx).
+operation, as an administrator on a real store, SQLite and PostgreSQL. No answer may be a server error (5xx).
 
 The two operations that write outside the store (``/warehouse/exports`` writes files where it is told;
 ``/reference`` replaces reference data) are left out of the fuzzing; they have their own tests."""
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from tests.conftest import _pg_database
 
 from jamsos.api.app import create_app
 from jamsos.auth import service as auth
@@ -30,17 +31,25 @@ schema = schemathesis.openapi.from_asgi(
 ).exclude(path_regex="^/(warehouse/exports|reference)$")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _store(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> None:
-    """The app the generated requests go to: a migrated store with an administrator's token."""
-    db = tmp_path_factory.mktemp("st") / "jamsos.db"
-    shutil.copy(sqlite_template, db)
-    engine = make_engine(f"sqlite:///{db}")
+@pytest.fixture(scope="module", autouse=True, params=["sqlite", "postgresql"])
+def _store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The app the generated requests go to: a migrated store with an administrator's token, on each engine
+    (PostgreSQL refuses overlong text, NUL and big integers that SQLite lets through)."""
+    if request.param == "sqlite":
+        db = tmp_path_factory.mktemp("st") / "jamsos.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), db)
+        store = iter([f"sqlite:///{db}"])
+    else:
+        store = _pg_database(request.getfixturevalue("pg_server_url"), request.getfixturevalue("pg_template"))
+    url = next(store)
+    engine = make_engine(url)
     with unit_of_work(engine) as s:
         auth.create_user(s, username="fuzz", password="a-long-password", role="admin", created_at=CLOCK)
         _served["token"] = auth.create_token(s, username="fuzz", name="st", created_at=CLOCK)
     engine.dispose()
-    _served["app"] = create_app(Settings(database_url=f"sqlite:///{db}"), clock=lambda: CLOCK)
+    _served["app"] = create_app(Settings(database_url=url, pseudonym_key="st"), clock=lambda: CLOCK)
+    yield
+    next(store, None)  # drops the PostgreSQL database
 
 
 @schema.parametrize()

@@ -226,8 +226,8 @@ def record(
             role=role,
             action=action,
             entity=entity,
-            entity_key=key,
-            source=source,
+            entity_key=None if key is None else key[:80],  # a label (a file's name may be longer): bounded
+            source=source[:80],
             detail=json.dumps(detail or {}, sort_keys=True, default=str),
         )
     )

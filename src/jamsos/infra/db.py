@@ -7,8 +7,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, Table, create_engine, event
 from sqlalchemy.orm import Session
+
+from jamsos.kernel.errors import FieldProblem
 
 # Stable constraint names, so that migrations and error messages can refer to them.
 NAMING = {
@@ -22,11 +24,12 @@ metadata = MetaData(naming_convention=NAMING)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the store's session settings: SQLite gets foreign keys, WAL and a busy timeout."""
+    """An engine with the store's session settings: SQLite gets foreign keys, WAL and a busy timeout. Bound
+    parameters (NIKs, names, birth dates) are never part of an error's text, so no log ever holds them."""
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -46,7 +49,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+
+
+_INT_RANGE = {"BigInteger": 2**63 - 1, "Integer": 2**31 - 1, "SmallInteger": 2**15 - 1}
+
+
+def field_problems(table: Table, values: dict[str, Any], *, row: int | None = None) -> list[FieldProblem]:
+    """What would not fit ``table``'s columns: text longer than a column holds, whole numbers past its integer
+    type (the table's own metadata is the bound, so every field is bounded where it is stored)."""
+    problems = []
+    for key, value in values.items():
+        column = table.c.get(key)
+        if column is None or value is None:
+            continue
+        if isinstance(value, str):
+            length = getattr(column.type, "length", None)
+            if length is not None and len(value) > length:
+                problems.append(FieldProblem(key, f"at most {length} characters (got {len(value)})", row=row))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            kind = type(column.type).__name__
+            top = _INT_RANGE.get(kind) or next((v for k, v in _INT_RANGE.items() if kind.endswith(k)), None)
+            if top is not None and not -top <= value <= top:
+                problems.append(FieldProblem(key, "is far too large", row=row, value=value))
+    return problems
 
 
 @contextmanager

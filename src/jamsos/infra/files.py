@@ -36,6 +36,7 @@ class TableFile:
 def read_table(data: bytes, name: str) -> TableFile:
     """Parse CSV (UTF-8, comma or semicolon) or XLSX bytes. Header names are lower-cased and trimmed."""
     digest = hashlib.sha256(data).hexdigest()
+    name = Path(name).name[-200:] or "upload"  # a file name is a label: no folders, bounded
     if name.lower().endswith(".xlsx"):
         rows = _xlsx_rows(data)
     else:

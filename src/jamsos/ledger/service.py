@@ -7,7 +7,6 @@ Services never commit; the caller owns the transaction, so a failed import leave
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from jamsos.infra.bulk import append_partition, bulk_insert, fetch_arrow, temporary_keys
 from jamsos.infra.files import TableFile
+from jamsos.kernel import limits
 from jamsos.kernel.errors import FieldProblem, InvalidInput, NotFound
 from jamsos.kernel.period import Period
 from jamsos.ledger import domain as ld
@@ -85,9 +85,14 @@ def declare_wages(
             problems.append(
                 FieldProblem("nik", f"not a PU member of employer {npp} in {period}", row=number, value=nik)
             )
-        if not re.fullmatch(r"\d{1,12}", wage_text) or int(wage_text) <= 0:
+        if not limits.is_ascii_number(wage_text, 12) or not 0 < int(wage_text) <= limits.MAX_MONTHLY_AMOUNT:
             problems.append(
-                FieldProblem("wage", "must be a positive whole number of rupiah", row=number, value=row["wage"])
+                FieldProblem(
+                    "wage",
+                    f"must be a whole number of rupiah from 1 to {limits.MAX_MONTHLY_AMOUNT:,}",
+                    row=number,
+                    value=row["wage"],
+                )
             )
         elif worker_id is not None:
             lines[worker_id] = int(wage_text)
@@ -773,15 +778,28 @@ def import_payments(
             ok = False
         seen.setdefault(ref, number)
         amount_text = row["amount"]
-        if not re.fullmatch(r"\d{1,15}", amount_text) or int(amount_text) <= 0:
+        if not limits.is_ascii_number(amount_text, 13) or not 0 < int(amount_text) <= limits.MAX_PAYMENT:
             problems.append(
-                FieldProblem("amount", "must be a positive whole number of rupiah", row=number, value=amount_text)
+                FieldProblem(
+                    "amount",
+                    f"must be a whole number of rupiah from 1 to {limits.MAX_PAYMENT:,}",
+                    row=number,
+                    value=amount_text,
+                )
             )
+            ok = False
+        if len(row.get("channel") or "") > 40:
+            problems.append(FieldProblem("channel", "at most 40 characters", row=number))
             ok = False
         try:
             paid_on = dt.date.fromisoformat(row["paid_on"])
             if paid_on > recorded_at.date():
                 problems.append(FieldProblem("paid_on", "is in the future", row=number, value=row["paid_on"]))
+                ok = False
+            elif paid_on < limits.EARLIEST_RECORD:
+                problems.append(
+                    FieldProblem("paid_on", f"is before {limits.EARLIEST_RECORD}", row=number, value=row["paid_on"])
+                )
                 ok = False
         except ValueError:
             problems.append(FieldProblem("paid_on", "must be a date YYYY-MM-DD", row=number, value=row["paid_on"]))

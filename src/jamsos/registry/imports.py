@@ -34,8 +34,8 @@ def _date(text: str) -> dt.date:
 def _opt_int(text: str) -> int | None:
     if text == "":
         return None
-    if not re.fullmatch(r"\d{1,15}", text):
-        raise ValueError("must be a whole number")
+    if not text.isascii() or not re.fullmatch(r"[0-9]{1,13}", text):
+        raise ValueError("must be a whole number in digits 0-9")
     return int(text)
 
 

@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jamsos.infra.bulk import temporary_keys
+from jamsos.infra.db import field_problems
+from jamsos.kernel import limits
 from jamsos.kernel.errors import FieldProblem, Forbidden, InvalidInput, NotFound
 from jamsos.kernel.period import Period
 from jamsos.registry import domain as d
@@ -149,6 +151,37 @@ def _choice(field: str, value: Any, choices: tuple[str, ...], *, optional: bool 
     return [FieldProblem(field, f"expected one of {', '.join(choices)}", value=value)]
 
 
+def _plausible(
+    table: Any,
+    values: dict[str, Any],
+    *,
+    today: dt.date,
+    dates: dict[str, dt.date | None] | None = None,
+    amounts: dict[str, int] = {},  # noqa: B006  (read only)
+) -> list[FieldProblem]:
+    """What the store's columns cannot hold, and amounts and dates past ``kernel.limits``' plausibility bounds."""
+    problems = field_problems(table, values)
+    for name, ceiling in amounts.items():
+        why = limits.amount_problem(values.get(name), ceiling)
+        if why:
+            problems.append(FieldProblem(name, why, value=values.get(name)))
+    for name, day in (dates or {}).items():
+        why = limits.date_problem(
+            day, today=today, earliest=limits.EARLIEST_BIRTH if name == "birth_date" else limits.EARLIEST_RECORD
+        )
+        if why:
+            problems.append(FieldProblem(name, why, value=day.isoformat() if day else None))
+    return problems
+
+
+MEMBERSHIP_AMOUNTS = {
+    "wage": limits.MAX_MONTHLY_AMOUNT,
+    "income": limits.MAX_MONTHLY_AMOUNT,
+    "jht_amount": limits.MAX_MONTHLY_AMOUNT,
+    "contract_months": limits.MAX_CONTRACT_MONTHS,
+}
+
+
 def _employer_problems(fields: dict[str, Any]) -> list[FieldProblem]:
     problems = []
     if not str(fields.get("name") or "").strip():
@@ -182,7 +215,13 @@ def register_employer(
     unless given."""
     fields = dict(name=name, legal_form=legal_form, size_class=size_class, risk_class=risk_class, ecosystems=ecosystems)
     problems = _employer_problems(fields)
-    if npp is not None and not (4 <= len(npp) <= 20 and npp.isalnum()):
+    problems += _plausible(
+        t.employer_version,
+        {"name": name.strip(), "sector": sector.strip(), "legal_form": legal_form, "size_class": size_class},
+        today=recorded_at.date(),
+        dates={"valid_from": valid_from},
+    )
+    if npp is not None and not (4 <= len(npp) <= 20 and npp.isascii() and npp.isalnum()):
         problems.append(FieldProblem("npp", "must be 4 to 20 letters or digits", value=npp))
     if problems:
         raise InvalidInput(problems)
@@ -268,6 +307,9 @@ def change_employer(
         changes["ecosystems"] = ",".join(changes["ecosystems"])
     new = {k: state[k] for k in allowed} | changes
     problems = _employer_problems(new | {"ecosystems": [e for e in str(new["ecosystems"]).split(",") if e]})
+    problems += _plausible(
+        t.employer_version, new, today=recorded_at.date(), dates={"valid_from": valid_from, "valid_to": valid_to}
+    )
     if problems:
         raise InvalidInput(problems)
     new["branch_code"] = _branch_of(session, new["regency_code"])
@@ -311,6 +353,12 @@ def register_worker(
     problems = d.nik_problems(nik, birth_date, sex, _known_provinces(session))
     if not name.strip():
         problems.append(FieldProblem("name", "must not be empty"))
+    problems += _plausible(
+        t.worker_version,
+        {"name": name.strip(), "regency_code": regency_code},
+        today=recorded_at.date(),
+        dates={"valid_from": valid_from, "birth_date": birth_date},
+    )
     if problems:
         raise InvalidInput(problems)
     birth_date = birth_date or d.birth_date_from_nik(nik, recorded_at.date())
@@ -664,6 +712,11 @@ def register_sponsor(
     problems = _choice("payer_source", payer_source, d.SPONSOR_SOURCES)
     if not code.strip():
         problems.append(FieldProblem("code", "must not be empty"))
+    problems += _plausible(
+        t.sponsor, {"code": code, "name": name, "regency_code": regency_code}, today=recorded_at.date()
+    )
+    if problems:
+        raise InvalidInput(problems)
     if session.scalar(select(t.sponsor.c.id).where(t.sponsor.c.code == code)) is not None:
         problems.append(FieldProblem("code", "already registered", value=code))
     if regency_code is not None and regency_code not in _known_regencies(session):
@@ -704,7 +757,13 @@ def register_project(
 ) -> Registered:
     """A construction project (Jakon) of an employer within ``scope``, billed upfront on its contract value."""
     employer_id = visible_employer(session, npp=npp, scope=scope, known_at=recorded_at)
-    problems = []
+    problems = _plausible(
+        t.project,
+        {"code": code, "name": name, "contract_value": contract_value, "regency_code": regency_code},
+        today=recorded_at.date(),
+        dates={"spk_date": spk_date, "start_date": start_date, "end_date": end_date},
+        amounts={"contract_value": limits.MAX_CONTRACT_VALUE},
+    )
     if contract_value <= 0:
         problems.append(FieldProblem("contract_value", "must be positive", value=contract_value))
     if end_date < start_date:
@@ -826,6 +885,14 @@ def enrol(
         jht_amount=jht_amount,
     )
     problems += _membership_problems(segment, fields)
+    problems += _plausible(
+        t.membership_version,
+        fields,
+        today=recorded_at.date(),
+        dates={"valid_from": valid_from, "valid_to": valid_to},
+        amounts=MEMBERSHIP_AMOUNTS,
+    )
+    problems += field_problems(t.project, {"code": project_code}) + field_problems(t.employer, {"npp": npp})
     if payer_source in d.SPONSOR_SOURCES and not sponsor_code:
         problems.append(FieldProblem("sponsor_code", f"a membership paid from {payer_source} needs its sponsor"))
     if problems:
@@ -951,6 +1018,13 @@ def correct_membership(
     new = {k: state[k] for k in MEMBERSHIP_FIELDS} | changes
     segment = session.scalar(select(t.membership.c.segment).where(t.membership.c.id == membership_id))
     problems = _membership_problems(str(segment), new)
+    problems += _plausible(
+        t.membership_version,
+        new,
+        today=recorded_at.date(),
+        dates={"valid_from": valid_from, "valid_to": valid_to},
+        amounts=MEMBERSHIP_AMOUNTS,
+    )
     if problems:
         raise InvalidInput(problems)
     return int(
