@@ -143,3 +143,28 @@ def test_a_formula_typed_as_a_user_name_does_not_reach_the_audit_export(site: Si
     assert "login_failed" in page.text
     export = admin.get("/admin/audit?format=csv").content.decode("utf-8-sig")
     assert "HYPERLINK" not in export
+
+
+def test_logs_hold_no_search_no_nik_in_a_traceback_and_no_sql_parameters(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from sqlalchemy import text
+
+    nik = "8271011708850001"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/ops?q=Budi+Santoso&period=2024-12", "1.1", 200
+        )
+        try:
+            raise ValueError(f"no worker with NIK {nik}")
+        except ValueError:
+            logging.getLogger("jamsos.anything").exception("a request failed")
+    assert "Budi" not in caplog.text and "q=***&period=2024-12" in caplog.text
+    assert nik not in caplog.text and "8271********0001" in caplog.text  # the traceback's text too
+    engine = make_engine(site.db_url)
+    with pytest.raises(Exception) as failed, engine.connect() as c:
+        c.execute(text("INSERT INTO app_user (username) VALUES (:secret)"), {"secret": "Siti Aminah 1985-08-17"})
+    engine.dispose()
+    assert "Siti" not in str(failed.value) and "parameters hidden" in str(failed.value)

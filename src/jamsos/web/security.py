@@ -4,6 +4,7 @@ login rate limiting, and the security headers of every answer."""
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 import time
@@ -40,24 +41,47 @@ class CsrfFailed(DomainError):
     code = "forbidden"
 
 
-class MaskNiksInLogs(logging.Filter):
-    """The server's own logs (uvicorn's access log names every URL, and a worker's record is
-    ``/api/workers/{nik}``) never hold a NIK in full."""
+# Query parameters that carry what someone searched for or whose record they opened: their values never reach a log.
+PERSONAL_PARAMETERS = frozenset(("q", "nik", "kpj", "name", "va_number", "username"))
+_QUERY_VALUE = re.compile(r"(?<=[?&])([^=&#\s]+)=([^&#\s]*)")
+_FORMAT = logging.Formatter()
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = mask_niks(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(mask_niks(a) if isinstance(a, str) else a for a in record.args)
-        return True
+
+def redact_query(text: str) -> str:
+    """The values of personal query parameters (a name searched for) replaced by ``***``."""
+    return _QUERY_VALUE.sub(
+        lambda m: f"{m.group(1)}=***" if m.group(1).lower() in PERSONAL_PARAMETERS else m.group(0), text
+    )
+
+
+def _clean(text: str) -> str:
+    return mask_niks(redact_query(text))
+
+
+def _cleaned(record: logging.LogRecord) -> logging.LogRecord:
+    if isinstance(record.msg, str):
+        record.msg = _clean(record.msg)
+    if isinstance(record.args, tuple):
+        record.args = tuple(_clean(a) if isinstance(a, str) else a for a in record.args)
+    if record.exc_info and not record.exc_text:
+        record.exc_text = _clean(_FORMAT.formatException(record.exc_info))
+    return record
 
 
 def mask_server_logs() -> None:
-    """Install ``MaskNiksInLogs`` on uvicorn's loggers (once per process)."""
-    for name in ("uvicorn.access", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, MaskNiksInLogs) for f in logger.filters):
-            logger.addFilter(MaskNiksInLogs())
+    """Every log record made in this process is cleaned as it is made (a record factory, so every logger and
+    handler is covered, uvicorn's and any library's): no NIK in full (uvicorn's access log names every URL, and
+    a worker's record is ``/api/workers/{nik}``), no value of a personal query parameter (``/ops?q=...``), no NIK
+    in an exception's text or traceback. SQL errors carry no parameters at all (``infra.db.make_engine``)."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "jamsos_masks", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return _cleaned(make(*args, **kwargs))
+
+    factory.jamsos_masks = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class SecurityHeaders:
