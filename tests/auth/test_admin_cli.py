@@ -20,6 +20,7 @@ from jamsos.kernel.pseudonym import pseudonym
 from tests.scenario import nik
 
 pytestmark = pytest.mark.integration
+AUDIT_KEY = b"test audit key"
 
 
 class Run(Protocol):
@@ -33,6 +34,7 @@ def store(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     shutil.copy(sqlite_template, db)
     monkeypatch.setenv("JAMSOS_DATABASE_URL", f"sqlite:///{db}")
     monkeypatch.setenv("JAMSOS_PSEUDONYM_KEY", "cli test key")
+    monkeypatch.setenv("JAMSOS_AUDIT_KEY", AUDIT_KEY.decode())
     monkeypatch.delenv("JAMSOS_USER", raising=False)
     settings.cache_clear()
     yield db
@@ -98,7 +100,7 @@ def test_operations_commands_are_audited_and_limited_to_the_account_acted_as(
 
     with unit_of_work(make_engine(f"sqlite:///{store}")) as s:
         log = list(reversed(auth.entries(s)))
-        assert auth.verify(s).ok
+        assert auth.verify(s, secret=AUDIT_KEY).ok
     me = f"os:{getpass.getuser()}"
     assert [(e["actor"], e["role"], e["action"], e["entity_key"]) for e in log] == [
         (me, "operator", "register_worker", pseudonym(b"cli test key", ternate)),

@@ -22,6 +22,7 @@ from jamsos.registry.domain import EVERYTHING
 from jamsos.rules.tree import load_parameters
 
 pytestmark = pytest.mark.integration
+AUDIT_KEY = b"test audit key"
 
 
 def _workers(url: str) -> int:
@@ -48,8 +49,10 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
     engine = make_engine(db_url)
     with unit_of_work(engine) as s:
         firm(s, clock(), wages=[5_000_000, 4_000_000])
-        auth.record(s, actor="test", action="load_reference", entity="store", at=clock(), source="test")
-        auth.seal(s)
+        auth.record(
+            s, secret=AUDIT_KEY, actor="test", action="load_reference", entity="store", at=clock(), source="test"
+        )
+        auth.seal(s, secret=AUDIT_KEY)
     engine.dispose()
     lines = _approved_run(db_url, clock, Period(2024, 11))  # restore used to fail over a partitioned table
     assert lines > 0
@@ -61,8 +64,8 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
         reg.register_worker(
             s, scope=EVERYTHING, nik=nik(50), name="Later", valid_from=dt.date(2024, 6, 1), recorded_at=clock()
         )
-        auth.record(s, actor="test", action="read_worker", entity="store", at=clock(), source="test")
-        auth.seal(s)
+        auth.record(s, secret=AUDIT_KEY, actor="test", action="read_worker", entity="store", at=clock(), source="test")
+        auth.seal(s, secret=AUDIT_KEY)
     engine.dispose()
     assert _workers(db_url) == 3
     assert _approved_run(db_url, clock, Period(2024, 12)) > lines  # a second run after the backup
@@ -71,7 +74,7 @@ def test_a_restore_brings_back_the_store_as_it_was_backed_up(db_url: str, clock:
     assert _workers(db_url) == 2
     engine = make_engine(db_url)
     with unit_of_work(engine) as s:
-        check = auth.verify(s)
+        check = auth.verify(s, secret=AUDIT_KEY)
         assert check.ok and check.entries == 1  # the chain as it was, intact
         assert s.scalar(select(func.count()).select_from(lt.bill_line)) == lines  # the runs as they were
         assert [r["period"] for r in led.list_runs(s)] == ["2024-11"]

@@ -18,6 +18,7 @@ from jamsos.auth import service as auth
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
 from jamsos.web.app import create_app
+from tests.conftest import Clock
 from tests.web.conftest import CLOCK, PASSWORD
 
 pytestmark = pytest.mark.web
@@ -28,6 +29,7 @@ class Site:
     app: object
     db_url: str
     login: Callable[[str], TestClient]
+    clock: Clock
 
 
 def _csrf(html: str) -> str:
@@ -53,7 +55,8 @@ def site(sqlite_template: Path, nation_template: Path, tmp_path: Path) -> Iterat
         login_attempts_per_minute=1000,
         web_page_cache_bytes=2_000_000,
     )
-    app = create_app(settings, warehouse=nation_template, clock=lambda: CLOCK, warm=False)
+    clock = Clock(CLOCK)
+    app = create_app(settings, warehouse=nation_template, clock=clock, warm=False)
 
     def login(user: str) -> TestClient:
         client = TestClient(app)
@@ -62,7 +65,7 @@ def site(sqlite_template: Path, nation_template: Path, tmp_path: Path) -> Iterat
         assert r.status_code == 303, r.text
         return client
 
-    yield Site(app, url, login)
+    yield Site(app, url, login, clock)
 
 
 def test_a_cached_page_shows_each_viewer_their_own_header_and_token(site: Site) -> None:
@@ -168,3 +171,59 @@ def test_logs_hold_no_search_no_nik_in_a_traceback_and_no_sql_parameters(
         c.execute(text("INSERT INTO app_user (username) VALUES (:secret)"), {"secret": "Siti Aminah 1985-08-17"})
     engine.dispose()
     assert "Siti" not in str(failed.value) and "parameters hidden" in str(failed.value)
+
+
+def test_logout_ends_the_session_on_the_server_and_sessions_have_a_lifetime(site: Site) -> None:
+    kc = site.login("kc")
+    page = kc.get("/nasional")
+    copied = dict(kc.cookies)
+    assert kc.post("/keluar", data={"csrf": _csrf(page.text)}, follow_redirects=False).status_code == 303
+    thief = TestClient(site.app, cookies=copied)  # the cookie copied before the logout is worth nothing now
+    r = thief.get("/nasional", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/masuk")
+    again = site.login("kc")
+    for _ in range(9):  # active all along, one request every 50 minutes: the session still ends at 8 hours
+        site.clock.advance(minutes=50)
+        assert again.get("/ops", follow_redirects=False).status_code == 200
+    site.clock.advance(minutes=31)
+    assert again.get("/ops", follow_redirects=False).status_code == 303
+    idle = site.login("kc")
+    site.clock.advance(minutes=61)  # an hour without a request ends it too
+    assert idle.get("/ops", follow_redirects=False).status_code == 303
+
+
+def test_a_forwarded_address_is_believed_only_from_a_configured_proxy(site: Site) -> None:
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+    from sqlalchemy import select
+
+    from jamsos.auth import tables as at
+    from jamsos.cli.ops import uvicorn_options
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    options = uvicorn_options(Settings())  # as jamsos serve runs it, with no proxy configured
+    server = uvicorn.Server(uvicorn.Config(site.app, host="127.0.0.1", port=port, log_level="warning", **options))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
+            token = _csrf(c.get("/masuk").text)
+            form = {"username": "kc", "password": "wrong", "csrf": token}
+            c.post("/masuk", data=form, headers={"X-Forwarded-For": "203.0.113.66"})
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    engine = make_engine(site.db_url)
+    with unit_of_work(engine) as s:
+        sources = s.scalars(select(at.audit_log.c.source).where(at.audit_log.c.action == "login_failed")).all()
+    engine.dispose()
+    assert sources == ["web:127.0.0.1"]  # not the address the client claimed
+    assert uvicorn_options(Settings(trusted_proxies="10.0.0.5"))["forwarded_allow_ips"] == "10.0.0.5"

@@ -5,20 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -26,6 +22,7 @@ from starlette.datastructures import FormData
 from jamsos.api import schemas as s
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
+from jamsos.auth.sealer import audit_sealer
 from jamsos.edge.audit import REFUSALS, Auditor
 from jamsos.edge.http import Guard, form_file, form_table, form_text, multipart_body, upload_form
 from jamsos.edge.masking import redact, redact_all
@@ -81,7 +78,7 @@ def _actor(
     if credentials is None:
         raise authz.NotAuthenticated("give an API token: Authorization: Bearer <token>")
     with unit_of_work(request.app.state.engine) as session:
-        actor = auth.principal_for_token(session, credentials.credentials)
+        actor = auth.principal_for_token(session, credentials.credentials, at=request.app.state.now())
     request.state.actor = actor  # for the record of a refused attempt
     return actor
 
@@ -126,34 +123,6 @@ def _period(text: str) -> Period:
         raise InvalidInput([FieldProblem("period", str(exc), value=text)]) from None
 
 
-@asynccontextmanager
-async def audit_sealer(engine: Engine, every: float) -> AsyncIterator[None]:
-    """While the server runs, a thread seals (chains) new audit entries every ``every`` seconds, and once more
-    at shutdown. Requests only insert their entries; with several server processes each runs one, and the
-    head's row lock lets one seal at a time."""
-    stop = threading.Event()
-
-    def run() -> None:
-        while True:
-            stopping = stop.wait(every)
-            try:
-                with unit_of_work(engine) as session:
-                    while auth.seal(session) and stopping:
-                        pass
-            except Exception:  # a database away for a moment: the next round seals what is left
-                log.exception("sealing the audit log failed; retrying in %s s", every)
-            if stopping:
-                return
-
-    thread = threading.Thread(target=run, name="jamsos-audit-sealer", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        await anyio.to_thread.run_sync(thread.join)
-
-
 def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None, *, guard: bool = True) -> FastAPI:
     """Build the app for one store and parameter tree. ``clock`` gives transaction time (UTC). ``guard`` caps
     request bodies (the web app, which mounts this one, guards both itself)."""
@@ -167,7 +136,8 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         return fixed if fixed is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     pseudonym_key = settings.secret("pseudonym_key")
-    auditor = Auditor(pseudonym_key, now)
+    audit_key = settings.secret("audit_key")
+    auditor = Auditor(pseudonym_key, audit_key, now)
 
     def audit(
         db: Session,
@@ -192,7 +162,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         version="0.2.0",
         docs_url=None,  # /docs below serves the vendored Swagger UI: no CDN, no inline script
         redoc_url=None,
-        lifespan=lambda _: audit_sealer(engine, settings.audit_seal_seconds),  # when run on its own
+        lifespan=lambda _: audit_sealer(engine, settings.audit_seal_seconds, audit_key),  # when run on its own
         description=(
             "Registry, wage declarations, billing (maker–checker), payments, arrears and active status. Every "
             "call needs an API token (`Authorization: Bearer …`); what a token's user may do and see follows "
@@ -200,6 +170,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         ),
     )
     app.state.engine = engine
+    app.state.now = now
     if guard:
         app.add_middleware(Guard, upload_bytes=settings.max_upload_bytes, body_bytes=settings.max_body_bytes)
 
@@ -245,6 +216,18 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.get("/health", tags=["system"])
     def health() -> dict[str, str]:
         return {"status": "ok", "rules": tree.fingerprint[:12]}
+
+    @app.post("/tokens/rotate", tags=["system"])
+    def rotate(
+        request: Request, db: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> dict[str, Any]:
+        """Replace the token this call is made with by a new one (printed once; the old one stops at once)."""
+        if credentials is None:
+            raise authz.NotAuthenticated("give an API token: Authorization: Bearer <token>")
+        actor = _actor(request, credentials)
+        new = auth.rotate_token(db, token=credentials.credentials, at=now(), days=settings.token_days)
+        audit(db, request, actor, "rotate_token", "user", key=actor.username)
+        return {"token": new, "expires_in_days": settings.token_days}
 
     @app.get("/whoami", tags=["system"])
     def whoami(actor: Actor) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Pure: no database. The services apply scopes row by row (``registry.domain.Scope
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -140,7 +141,36 @@ def mask_name(name: str | None) -> str | None:
 GENESIS = "0" * 64
 
 
-def entry_hash(prev_hash: str, entry: dict[str, Any]) -> str:
-    """The chain: each entry's hash covers the previous hash and the entry's own fields."""
-    body = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256((prev_hash + "|" + body).encode()).hexdigest()
+def _body(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _mac(secret: bytes, text: str) -> str:
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
+
+
+def entry_mac(secret: bytes, entry: dict[str, Any]) -> str:
+    """Set when an entry is appended: only who holds the audit key (jamsos, not the database) can make one, so a
+    row written into the table by other means is found and never sealed."""
+    return _mac(secret, "entry|" + _body(entry))
+
+
+def entry_hash(secret: bytes, prev_hash: str, entry: dict[str, Any]) -> str:
+    """The chain: each entry's hash covers the previous hash and the entry's own fields, keyed with the audit key
+    (kept outside the database), so whoever can write to the database still cannot rewrite the chain."""
+    return _mac(secret, prev_hash + "|" + _body(entry))
+
+
+def legacy_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+    """The unkeyed hash of the entries sealed before revision 0004 (still checked; the first keyed entry pins
+    them, as its own hash covers theirs)."""
+    return hashlib.sha256((prev_hash + "|" + _body(entry)).encode()).hexdigest()
+
+
+def head_mac(secret: bytes, seq: int, last_hash: str) -> str:
+    """The head's own MAC: moving the head back (hiding entries removed from the end) needs the key."""
+    return _mac(secret, f"head|{seq}|{last_hash}")
+
+
+def checkpoint_mac(secret: bytes, seq: int, last_hash: str, ok: bool) -> str:
+    return _mac(secret, f"checkpoint|{seq}|{last_hash}|{ok}")

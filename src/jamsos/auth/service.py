@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
@@ -149,7 +150,8 @@ def known_user(session: Session, username: str) -> bool:
     return session.scalar(select(t.app_user.c.id).where(t.app_user.c.username == username)) is not None
 
 
-def set_active(session: Session, *, username: str, active: bool) -> None:
+def set_active(session: Session, *, username: str, active: bool, at: dt.datetime | None = None) -> None:
+    """Lock (``active=False``) or unlock a user; locking ends their web sessions too."""
     done = session.execute(
         update(t.app_user)
         .where(t.app_user.c.username == username)
@@ -157,6 +159,10 @@ def set_active(session: Session, *, username: str, active: bool) -> None:
     )
     if done.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFound(f"no user {username}", username=username)
+    if not active and at is not None:
+        user_id = select(t.app_user.c.id).where(t.app_user.c.username == username).scalar_subquery()
+        ws = t.web_session
+        session.execute(update(ws).where(ws.c.user_id == user_id, ws.c.revoked_at.is_(None)).values(revoked_at=at))
 
 
 def list_users(session: Session) -> list[dict[str, Any]]:
@@ -165,16 +171,58 @@ def list_users(session: Session) -> list[dict[str, Any]]:
     return [dict(r) for r in session.execute(select(*cols).order_by(u.c.username)).mappings()]
 
 
-def create_token(session: Session, *, username: str, name: str, created_at: dt.datetime) -> str:
-    """A new API token (shown once; only its hash is kept)."""
+TOKEN_DAYS = 90  # an API token's lifetime unless another is asked for (``jamsos token create --days``)
+
+
+def create_token(session: Session, *, username: str, name: str, created_at: dt.datetime, days: int = TOKEN_DAYS) -> str:
+    """A new API token valid for ``days`` (shown once; only its hash is kept)."""
+    return _new_token(session, username=username, name=name, created_at=created_at, days=days)[0]
+
+
+def _new_token(session: Session, *, username: str, name: str, created_at: dt.datetime, days: int) -> tuple[str, int]:
     user_id = session.scalar(select(t.app_user.c.id).where(t.app_user.c.username == username))
     if user_id is None:
         raise NotFound(f"no user {username}", username=username)
+    if not 1 <= days <= 366:
+        raise InvalidInput(
+            [FieldProblem("days", "a token lives 1 to 366 days; rotate it before it expires", value=days)]
+        )
+    if not name or len(name) > 60:
+        raise InvalidInput([FieldProblem("name", "must be 1 to 60 characters", value=name)])
     token = "jms_" + secrets.token_urlsafe(32)
-    session.execute(
-        insert(t.api_token).values(user_id=user_id, name=name, token_hash=d.token_hash(token), created_at=created_at)
+    token_id = session.execute(
+        insert(t.api_token)
+        .values(
+            user_id=user_id,
+            name=name,
+            token_hash=d.token_hash(token),
+            created_at=created_at,
+            expires_at=created_at + dt.timedelta(days=days),
+        )
+        .returning(t.api_token.c.id)
+    ).scalar_one()
+    return token, int(token_id)
+
+
+def rotate_token(session: Session, *, token: str, at: dt.datetime, days: int = TOKEN_DAYS) -> str:
+    """Replace a live token by a new one of the same name and user: the old one stops at once (an ETL job calls
+    this with its own token before it expires, and keeps the answer)."""
+    tok, u = t.api_token, t.app_user
+    row = session.execute(
+        select(tok.c.id, tok.c.name, u.c.username)
+        .join(u, u.c.id == tok.c.user_id)
+        .where(tok.c.token_hash == d.token_hash(token), tok.c.revoked_at.is_(None), tok.c.expires_at > at)
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise d.NotAuthenticated("unknown, revoked or expired API token")
+    new, new_id = _new_token(session, username=row.username, name=row.name, created_at=at, days=days)
+    done = session.execute(
+        update(tok).where(tok.c.id == row.id, tok.c.revoked_at.is_(None)).values(revoked_at=at, replaced_by=new_id)
     )
-    return token
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise d.NotAuthenticated("the token was rotated or revoked just now")
+    return new
 
 
 def revoke_token(session: Session, *, username: str, name: str, at: dt.datetime) -> int:
@@ -187,16 +235,69 @@ def revoke_token(session: Session, *, username: str, name: str, at: dt.datetime)
     return int(done.rowcount)  # type: ignore[attr-defined]
 
 
-def principal_for_token(session: Session, token: str) -> d.Principal:
+def principal_for_token(session: Session, token: str, *, at: dt.datetime) -> d.Principal:
+    """The user of a live API token: not revoked, not expired, the user active."""
     tok, u = t.api_token, t.app_user
     row = session.execute(
         select(u)
         .join(tok, tok.c.user_id == u.c.id)
-        .where(tok.c.token_hash == d.token_hash(token), tok.c.revoked_at.is_(None), u.c.active.is_(True))
+        .where(
+            tok.c.token_hash == d.token_hash(token),
+            tok.c.revoked_at.is_(None),
+            tok.c.expires_at > at,
+            u.c.active.is_(True),
+        )
     ).first()
     if row is None:
-        raise d.NotAuthenticated("unknown or revoked API token")
+        raise d.NotAuthenticated("unknown, revoked or expired API token")
     return _principal(session, row)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """A web session ends ``lifetime`` after the login whatever happens, or after ``idle`` without a request."""
+
+    lifetime: dt.timedelta = dt.timedelta(hours=8)
+    idle: dt.timedelta = dt.timedelta(hours=1)
+
+
+def open_session(session: Session, *, username: str, at: dt.datetime, policy: SessionPolicy) -> str:
+    """A server-side session for a user who just logged in: the returned token goes in the (signed) cookie, only
+    its hash is kept, so the row ends it (logout, lock, lifetime) wherever the cookie was copied."""
+    user_id = session.scalar(select(t.app_user.c.id).where(t.app_user.c.username == username))
+    if user_id is None:
+        raise d.NotAuthenticated("no such user")
+    token = secrets.token_urlsafe(32)
+    session.execute(
+        insert(t.web_session).values(
+            id=d.token_hash(token), user_id=user_id, created_at=at, expires_at=at + policy.lifetime, last_seen=at
+        )
+    )
+    return token
+
+
+def principal_for_session(session: Session, token: str, *, at: dt.datetime, policy: SessionPolicy) -> d.Principal:
+    """The user of a live web session (not ended, not past its lifetime or idle time; the user active and not
+    locked out). A request a minute or more after the last one moves ``last_seen``."""
+    ws, u = t.web_session, t.app_user
+    row = session.execute(
+        select(u, ws.c.last_seen.label("session_seen"))
+        .join(ws, ws.c.user_id == u.c.id)
+        .where(ws.c.id == d.token_hash(token), ws.c.revoked_at.is_(None), ws.c.expires_at > at)
+    ).first()
+    if row is None or row.session_seen + policy.idle < at:
+        raise d.NotAuthenticated("the session has ended; log in again")
+    if not row.active or (row.locked_until is not None and row.locked_until > at):
+        raise d.NotAuthenticated("the account is locked; log in again later")
+    if at - row.session_seen >= dt.timedelta(minutes=1):
+        session.execute(update(ws).where(ws.c.id == d.token_hash(token)).values(last_seen=at))
+    return _principal(session, row)
+
+
+def close_session(session: Session, *, token: str, at: dt.datetime) -> None:
+    """Logging out: the session ends on the server, not only in this browser."""
+    ws = t.web_session
+    session.execute(update(ws).where(ws.c.id == d.token_hash(token), ws.c.revoked_at.is_(None)).values(revoked_at=at))
 
 
 # ---- audit log ----------------------------------------------------------------------------------------
@@ -205,6 +306,7 @@ def principal_for_token(session: Session, token: str) -> d.Principal:
 def record(
     session: Session,
     *,
+    secret: bytes,
     actor: d.Principal | str,
     action: str,
     entity: str,
@@ -213,24 +315,24 @@ def record(
     key: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append one entry to the audit log, in the caller's transaction. ``key`` names the record; for a person
-    it is a pseudonym (``kernel.pseudonym``), never the NIK. The append takes no lock: ``seal`` chains the
-    entry a moment later (a request never waits for another request's audit entry)."""
+    """Append one entry to the audit log, in the caller's transaction, with its MAC under the audit key
+    (``secret``). ``key`` names the record; for a person it is a pseudonym (``kernel.pseudonym``), never the NIK.
+    The append takes no lock: ``seal`` chains the entry a moment later (a request never waits for another
+    request's audit entry)."""
     if action not in d.ACTIONS:
         raise ValueError(f"audit action {action!r} is not in auth.domain.ACTIONS")
     who, role = (actor.username, actor.role) if isinstance(actor, d.Principal) else (actor, "operator")
-    session.execute(
-        insert(t.audit_log).values(
-            at=at,
-            actor=who,
-            role=role,
-            action=action,
-            entity=entity,
-            entity_key=None if key is None else key[:80],  # a label (a file's name may be longer): bounded
-            source=source[:80],
-            detail=json.dumps(detail or {}, sort_keys=True, default=str),
-        )
-    )
+    row = {
+        "at": at,
+        "actor": who[:60],
+        "role": role,
+        "action": action,
+        "entity": entity,
+        "entity_key": None if key is None else key[:80],  # a label (a file's name may be longer): bounded
+        "source": source[:80],
+        "detail": json.dumps(detail or {}, sort_keys=True, default=str),
+    }
+    session.execute(insert(t.audit_log).values(**row, mac=d.entry_mac(secret, _entry(row))))
 
 
 _FIELDS = ("actor", "role", "action", "entity", "entity_key", "source", "detail")
@@ -242,11 +344,16 @@ def _entry(r: Any) -> dict[str, Any]:
     return entry
 
 
-def seal(session: Session, *, limit: int = 10_000) -> int:
+def _authentic(secret: bytes, r: Any) -> bool:
+    return r["mac"] is not None and hmac.compare_digest(str(r["mac"]), d.entry_mac(secret, _entry(r)))
+
+
+def seal(session: Session, *, secret: bytes, limit: int = 10_000) -> int:
     """Chain the entries not sealed yet, by id: each gets the next position (``seq``), the hash of the entry
-    before it and its own hash (``domain.entry_hash``), and the head moves to the last. One sealer at a time:
-    the head's row lock, held to the caller's commit. An entry committed late (a lower id after a higher one
-    was sealed) is sealed in the next round, at the next position: nothing committed is ever left out.
+    before it and its own keyed hash (``domain.entry_hash``), and the head moves to the last, with its MAC. One
+    sealer at a time: the head's row lock, held to the caller's commit. An entry committed late (a lower id after
+    a higher one was sealed) is sealed in the next round, at the next position: nothing committed is ever left
+    out. An entry whose MAC is wrong (written by someone other than jamsos) is never sealed; ``verify`` names it.
     Returns the number sealed (at most ``limit`` a call)."""
     head, a = t.audit_head, t.audit_log
     row = session.execute(
@@ -259,21 +366,25 @@ def seal(session: Session, *, limit: int = 10_000) -> int:
         raise DomainError("the audit log is not initialised (run jamsos db upgrade)")
     prev, seq = str(row[0]), int(row[1])
     pending = session.execute(select(a).where(a.c.seq.is_(None)).order_by(a.c.id).limit(limit)).mappings().all()
-    if not pending:
-        return 0
     sealed = []
     for r in pending:
+        if not _authentic(secret, r):
+            continue
         seq += 1
-        digest = d.entry_hash(prev, _entry(r))
+        digest = d.entry_hash(secret, prev, _entry(r))
         sealed.append({"entry_id": r["id"], "s": seq, "p": prev, "h": digest})
         prev = digest
+    if not sealed:
+        return 0
     session.connection().execute(
         update(a)
         .where(a.c.id == bindparam("entry_id"))
         .values(seq=bindparam("s"), prev_hash=bindparam("p"), hash=bindparam("h")),
         sealed,
     )
-    session.execute(update(head).where(head.c.id == 1).values(last_hash=prev, last_seq=seq))
+    session.execute(
+        update(head).where(head.c.id == 1).values(last_hash=prev, last_seq=seq, head_mac=d.head_mac(secret, seq, prev))
+    )
     return len(sealed)
 
 
@@ -284,6 +395,15 @@ class ChainCheck:
     first_bad_id: int | None
     reason: str
     pending: int = 0
+    forged: int = 0
+    head_seq: int = 0
+    head_hash: str = d.GENESIS
+    checked_at: dt.datetime | None = None
+
+    @property
+    def head(self) -> str:
+        """The head as printed into each backup and given back to ``verify --expect-head``: ``SEQ:HASH``."""
+        return f"{self.head_seq}:{self.head_hash}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -292,30 +412,127 @@ class ChainCheck:
             "first_bad_id": self.first_bad_id,
             "reason": self.reason,
             "pending": self.pending,
+            "forged": self.forged,
+            "head": self.head,
+            "checked_at": None if self.checked_at is None else self.checked_at.isoformat(),
         }
 
 
-def verify(session: Session) -> ChainCheck:
-    """Recompute the chain from its start, in sealed order: every entry's hash, its link to the one before,
-    and the head. ``pending`` counts the entries not sealed yet (the sealer runs about every second); they
-    are guarded by the database's append-only trigger, not yet by the chain."""
-    prev = d.GENESIS
-    count = 0
+def parse_head(text: str) -> tuple[int, str]:
+    """``SEQ:HASH`` (as printed by a backup) as a position and a hash."""
+    seq, _, digest = text.strip().partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise InvalidInput([FieldProblem("expect_head", "must be SEQ:HASH as printed by jamsos db backup", value=text)])
+    return int(seq), digest
+
+
+def _walk(session: Session, secret: bytes, *, after: int, prev: str, count: int) -> ChainCheck:
+    """The chain recomputed from position ``after`` (whose hash is ``prev``) to the head."""
     a = t.audit_log
-    for r in session.execute(select(a).where(a.c.seq.is_not(None)).order_by(a.c.seq)).mappings():
+    keyed = False
+    for r in session.execute(select(a).where(a.c.seq > after).order_by(a.c.seq)).mappings():
         count += 1
         if r["prev_hash"] != prev:
             return ChainCheck(count, False, int(r["id"]), "does not link to the entry before it")
-        if d.entry_hash(prev, _entry(r)) != r["hash"]:
-            return ChainCheck(count, False, int(r["id"]), "its content does not match its hash")
+        entry = _entry(r)
+        if r["mac"] is None:  # sealed before revision 0004, unkeyed: only before the first keyed entry
+            if keyed or d.legacy_hash(prev, entry) != r["hash"]:
+                return ChainCheck(count, False, int(r["id"]), "its content does not match its hash")
+        else:
+            keyed = True
+            if not _authentic(secret, r) or not hmac.compare_digest(str(r["hash"]), d.entry_hash(secret, prev, entry)):
+                return ChainCheck(count, False, int(r["id"]), "its content does not match its hash")
         prev = r["hash"]
-    pending = int(session.scalar(select(func.count()).select_from(a).where(a.c.seq.is_(None))) or 0)
-    head = session.scalar(select(t.audit_head.c.last_hash).where(t.audit_head.c.id == 1))
-    if head != prev:
-        return ChainCheck(
-            count, False, None, "entries after the last one were removed, or the head was changed", pending
-        )
-    return ChainCheck(count, True, None, "", pending)
+        after = int(r["seq"])
+    head = session.execute(
+        select(t.audit_head.c.last_hash, t.audit_head.c.last_seq, t.audit_head.c.head_mac).where(t.audit_head.c.id == 1)
+    ).first()
+    if head is None or head[0] != prev or int(head[1]) != after:
+        return ChainCheck(count, False, None, "entries after the last one were removed, or the head was changed")
+    if (head[2] is None and keyed) or (head[2] is not None and head[2] != d.head_mac(secret, after, prev)):
+        return ChainCheck(count, False, None, "the head was changed by hand")
+    return ChainCheck(count, True, None, "", head_seq=after, head_hash=prev)
+
+
+def _unsealed(session: Session, secret: bytes) -> tuple[int, int, int | None]:
+    """(pending, forged, first forged id) among the entries not sealed yet."""
+    a = t.audit_log
+    pending = forged = 0
+    first = None
+    for r in session.execute(select(a).where(a.c.seq.is_(None)).order_by(a.c.id)).mappings():
+        if _authentic(secret, r):
+            pending += 1
+        else:
+            forged += 1
+            first = first or int(r["id"])
+    return pending, forged, first
+
+
+def verify(session: Session, *, secret: bytes, expect_head: str | None = None) -> ChainCheck:
+    """Recompute the whole chain from its start, in sealed order: every entry's keyed hash and MAC, its link to
+    the one before, and the head's MAC. ``expect_head`` (``SEQ:HASH`` as printed into a backup) must be on the
+    chain: entries removed from the end and the head moved back with them are found too. ``pending`` counts the
+    entries not sealed yet (the sealer runs about every second); ``forged`` the rows jamsos did not write."""
+    check = _walk(session, secret, after=0, prev=d.GENESIS, count=0)
+    pending, forged, first_forged = _unsealed(session, secret)
+    if check.ok and forged:
+        check = replace(check, ok=False, first_bad_id=first_forged, reason="written into the table, not by jamsos")
+    if check.ok and expect_head:
+        seq, digest = parse_head(expect_head)
+        found = session.scalar(select(t.audit_log.c.hash).where(t.audit_log.c.seq == seq))
+        if found != digest and not (seq == 0 and digest == d.GENESIS):
+            check = replace(check, ok=False, reason=f"the head {seq}:{digest[:12]}… expected is not on the chain")
+    return replace(check, pending=pending, forged=forged)
+
+
+def checkpoint(session: Session, *, secret: bytes, at: dt.datetime) -> ChainCheck:
+    """Verify the chain from the last checkpoint to the head and move the checkpoint there: what the sealer does
+    after each round, so verifying never recomputes a long chain inside a request. A checkpoint whose MAC does not
+    hold (moved by hand) is not trusted: the chain is then verified from its start."""
+    cp = t.audit_checkpoint
+    row = session.execute(select(cp).where(cp.c.id == 1)).mappings().first()
+    if row is not None and row["ok"] and row["mac"] == d.checkpoint_mac(secret, row["seq"], row["hash"], True):
+        count = int(row["seq"])
+        check = _walk(session, secret, after=int(row["seq"]), prev=str(row["hash"]), count=count)
+    else:
+        check = _walk(session, secret, after=0, prev=d.GENESIS, count=0)
+    pending, forged, first_forged = _unsealed(session, secret)
+    if check.ok and forged:
+        check = replace(check, ok=False, first_bad_id=first_forged, reason="written into the table, not by jamsos")
+    check = replace(check, pending=pending, forged=forged, checked_at=at)
+    seq, digest = (check.head_seq, check.head_hash) if check.ok else (0, d.GENESIS)
+    values = {
+        "seq": seq,
+        "hash": digest,
+        "checked_at": at,
+        "ok": check.ok,
+        "reason": check.reason[:200],
+        "first_bad_id": check.first_bad_id,
+        "mac": d.checkpoint_mac(secret, seq, digest, check.ok),
+    }
+    if row is None:
+        session.execute(insert(cp).values(id=1, **values))
+    else:
+        session.execute(update(cp).where(cp.c.id == 1).values(**values))
+    return check
+
+
+def head(session: Session) -> str:
+    """The sealed head as ``SEQ:HASH`` (printed into each backup)."""
+    found = session.execute(
+        select(t.audit_head.c.last_seq, t.audit_head.c.last_hash).where(t.audit_head.c.id == 1)
+    ).first()
+    return f"{found[0]}:{found[1]}" if found else f"0:{d.GENESIS}"
+
+
+def last_check(session: Session) -> dict[str, Any] | None:
+    """The latest checkpoint as the administration page shows it (no recomputation)."""
+    cp = t.audit_checkpoint
+    row = session.execute(select(cp).where(cp.c.id == 1)).mappings().first()
+    pending = int(session.scalar(select(func.count()).select_from(t.audit_log).where(t.audit_log.c.seq.is_(None))) or 0)
+    if row is None:
+        return None
+    return {**dict(row), "pending": pending}
 
 
 def entries(

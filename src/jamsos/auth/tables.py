@@ -50,7 +50,23 @@ api_token = Table(
     Column("name", String(60), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
     Column("revoked_at", DateTime),
+    Column("replaced_by", Integer, ForeignKey("api_token.id")),  # a rotation: the token that took its place
+)
+
+# Web sessions, held by the server: the browser's cookie names one (its hash is the key), so logging out,
+# locking the user or the absolute lifetime ends it wherever the cookie was copied.
+web_session = Table(
+    "web_session",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the session's random token
+    Column("user_id", Integer, ForeignKey("app_user.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+    Column("revoked_at", DateTime),
+    Index("ix_web_session_user", "user_id"),
 )
 
 audit_log = Table(
@@ -69,6 +85,9 @@ audit_log = Table(
     Column("seq", Integer, unique=True),
     Column("prev_hash", String(64), unique=True),
     Column("hash", String(64), unique=True),
+    # Set at the append: a keyed MAC of the entry's own fields (the key is kept outside the database), so a row
+    # written into the table by anyone but jamsos is found and never sealed. Empty for entries made before 0004.
+    Column("mac", String(64)),
     Index("ix_audit_log_at", "at"),
 )
 
@@ -79,4 +98,20 @@ audit_head = Table(
     Column("id", Integer, primary_key=True),
     Column("last_hash", String(64), nullable=False),
     Column("last_seq", Integer, nullable=False, server_default="0"),
+    Column("head_mac", String(64)),  # keyed MAC of (last_seq, last_hash): the head cannot be moved by hand
+)
+
+# One row: how far the chain has been verified (by the sealer, after each round), so the administration page
+# and `jamsos audit verify --since-checkpoint` need not recompute it all. Keyed like the head.
+audit_checkpoint = Table(
+    "audit_checkpoint",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("checked_at", DateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("first_bad_id", Integer),
+    Column("mac", String(64), nullable=False),
 )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from jamsos.auth import service as auth
 from jamsos.cli.common import actor as acting_as
-from jamsos.cli.common import audit, domain_errors, engine, now, out
+from jamsos.cli.common import audit, audit_key, domain_errors, engine, now, out, settings
 from jamsos.infra.db import unit_of_work
 
 user_app = typer.Typer(help="Users: roles (admin, head_office, kanwil, branch, employer, worker) and scopes.")
@@ -77,7 +77,7 @@ def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 def _set_active(username: str, active: bool) -> None:
     with domain_errors(), unit_of_work(engine()) as s:
-        auth.set_active(s, username=username, active=active)
+        auth.set_active(s, username=username, active=active, at=now())
         action = "unlock_user" if active else "lock_user"
         _record(s, action, username)
     out.print(f"user {username} {'active' if active else 'locked'}", highlight=False)
@@ -96,12 +96,30 @@ def user_unlock(username: str) -> None:
 
 
 @token_app.command("create")
-def token_create(username: str, name: str) -> None:
-    """Create an API token for a user; it is printed once."""
+def token_create(
+    username: str,
+    name: str,
+    days: Annotated[int | None, typer.Option(help="Lifetime in days (default JAMSOS_TOKEN_DAYS, 90).")] = None,
+) -> None:
+    """Create an API token for a user, valid for --days; it is printed once."""
     with domain_errors(), unit_of_work(engine()) as s:
-        token = auth.create_token(s, username=username, name=name, created_at=now())
-        _record(s, "create_token", username, {"name": name})
+        lifetime = days or settings().token_days
+        token = auth.create_token(s, username=username, name=name, created_at=now(), days=lifetime)
+        _record(s, "create_token", username, {"name": name, "days": str(lifetime)})
     sys.stdout.write(token + "\n")
+
+
+@token_app.command("rotate")
+def token_rotate(
+    days: Annotated[int | None, typer.Option(help="Lifetime of the new token in days.")] = None,
+) -> None:
+    """Replace a token (read from standard input) by a new one of the same name; the old one stops at once."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        old = sys.stdin.readline().strip()
+        new = auth.rotate_token(s, token=old, at=now(), days=days or settings().token_days)
+        who = auth.principal_for_token(s, new, at=now())
+        _record(s, "rotate_token", who.username)
+    sys.stdout.write(new + "\n")
 
 
 @token_app.command("revoke")
@@ -113,15 +131,23 @@ def token_revoke(username: str, name: str) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Recompute the hash chain; exits 1 when an entry was changed or removed."""
+def audit_verify(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    expect_head: Annotated[
+        str | None, typer.Option(help="SEQ:HASH printed by jamsos db backup: it must still be on the chain.")
+    ] = None,
+) -> None:
+    """Recompute the whole keyed hash chain (and move the checkpoint the server verifies from); exits 1 when an
+    entry was changed, removed or forged, or the expected head is not on the chain."""
     with domain_errors(), unit_of_work(engine()) as s:
         acting_as(s, "audit")
-        check = auth.verify(s)
+        check = auth.verify(s, secret=audit_key(), expect_head=expect_head)
+        if check.ok:
+            auth.checkpoint(s, secret=audit_key(), at=now())
     if as_json:
         sys.stdout.write(json.dumps(check.to_json()) + "\n")
     elif check.ok:
-        out.print(f"audit log intact: {check.entries} entries", highlight=False)
+        out.print(f"audit log intact: {check.entries} entries, head {check.head}", highlight=False)
     else:
         out.print(f"[red]audit log broken[/] at entry {check.first_bad_id}: {check.reason}", highlight=False)
     if not check.ok:

@@ -176,11 +176,15 @@ def audit(
     """The audit entry of a command that changed something or read personal data: who, when, what, from
     which machine; a person is named by their pseudonym, never the NIK."""
     auditor().record(session, actor=who, action=action, entity=entity, source=source(), key=key, nik=nik, **detail)
-    auth.seal(session)  # a command is not a busy server: chain its entry at once, with its change
+    auth.seal(session, secret=audit_key())  # a command is not a busy server: chain its entry at once, with its change
 
 
 def auditor() -> Auditor:
-    return Auditor(settings().secret("pseudonym_key"), now)
+    return Auditor(settings().secret("pseudonym_key"), audit_key(), now)
+
+
+def audit_key() -> bytes:
+    return settings().secret("audit_key")
 
 
 def source() -> str:

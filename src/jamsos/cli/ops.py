@@ -13,6 +13,7 @@ from jamsos.auth import service as auth
 from jamsos.cli.common import (
     actor,
     audit,
+    audit_key,
     day,
     domain_errors,
     engine,
@@ -30,6 +31,7 @@ from jamsos.infra import backup
 from jamsos.infra.db import unit_of_work
 from jamsos.infra.files import read_path
 from jamsos.infra.migrate import current_revision, upgrade
+from jamsos.infra.settings import Settings
 from jamsos.ledger import service as ledger
 from jamsos.registry import imports
 from jamsos.registry import reference as ref
@@ -96,18 +98,29 @@ def db_backup(file: Annotated[Path, typer.Argument(help="Where to write the back
     with domain_errors():
         with unit_of_work(engine()) as s:
             actor(s, "backup")
-        r = backup.backup(settings().effective_database_url, file)
+        with unit_of_work(engine()) as s:  # the head the backup holds: every entry sealed first
+            while auth.seal(s, secret=audit_key()):
+                pass
         with unit_of_work(engine()) as s:
-            audit(s, actor(s, "backup"), "backup", "store", key=str(r.path), bytes=r.bytes)
+            head = auth.head(s)
+        r = backup.backup(settings().effective_database_url, file)
+        kept = backup.keep_head(file, head)
+        with unit_of_work(engine()) as s:
+            audit(s, actor(s, "backup"), "backup", "store", key=str(r.path), bytes=r.bytes, head=head)
     out.print(f"backup written: {r.path} ({r.bytes:,} bytes, {r.kind})", highlight=False)
+    out.print(f"audit head: {head} (kept in {kept}; `jamsos audit verify --expect-head {head}`)", highlight=False)
 
 
 @db_app.command("restore")
 def db_restore(
     file: Annotated[Path, typer.Argument(help="A backup made by jamsos db backup.")],
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: the store's data is replaced.")] = False,
+    expect_head: Annotated[
+        str | None, typer.Option(help="SEQ:HASH printed by the backup (default: the file kept beside it).")
+    ] = None,
 ) -> None:
-    """Replace the store with a backup (SQLite backup API, or pg_restore --clean), then check the audit chain."""
+    """Replace the store with a backup (SQLite backup API, or one pg_restore script in one transaction), then check
+    the audit chain against the head the backup printed."""
     if not yes:
         out.print("this replaces every row of the store; add --yes to confirm", highlight=False)
         raise typer.Exit(2)
@@ -116,8 +129,9 @@ def db_restore(
         with unit_of_work(engine()) as s:
             actor(s, "backup")
         backup.restore(url, file)
+        head = expect_head or backup.kept_head(file)
         with unit_of_work(engine()) as s:
-            check = auth.verify(s)
+            check = auth.verify(s, secret=audit_key(), expect_head=head)
             audit(s, actor(s, "backup"), "restore", "store", key=str(file), chain_ok=check.ok)
     out.print(f"restored from {file}; audit log: {check.entries} entries, intact: {check.ok}", highlight=False)
     if not check.ok:
@@ -619,8 +633,21 @@ def serve(
         host=h,
         port=p,
         workers=workers or cfg.web_workers,
-        timeout_keep_alive=cfg.web_keep_alive_seconds,
+        **uvicorn_options(cfg),
     )
+
+
+def uvicorn_options(cfg: Settings) -> dict[str, Any]:
+    """How ``jamsos serve`` runs uvicorn: idle connections kept ``web_keep_alive_seconds``; the client address
+    taken from X-Forwarded-For only when it comes from a proxy named in ``JAMSOS_TRUSTED_PROXIES`` (uvicorn's
+    default trusts loopback, so anyone on the machine could write any address into the audit log and step around
+    the login rate limit)."""
+    trusted = cfg.trusted_proxies.strip()
+    return {
+        "timeout_keep_alive": cfg.web_keep_alive_seconds,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or "",
+    }
 
 
 sponsor_app = typer.Typer(

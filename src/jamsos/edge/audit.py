@@ -29,6 +29,7 @@ class Auditor:
     """Writes audit entries for one edge: ``now`` gives the time, a person is named by a keyed pseudonym."""
 
     pseudonym_key: bytes
+    audit_key: bytes
     now: Callable[[], dt.datetime]
 
     def name(self, *, key: str | None = None, nik: str | None = None) -> str | None:
@@ -49,6 +50,7 @@ class Auditor:
         """One entry in the caller's transaction: the change it records and the entry commit together."""
         auth.record(
             session,
+            secret=self.audit_key,
             actor=actor,
             action=action,
             entity=entity,
@@ -89,6 +91,6 @@ class Auditor:
                     **details,
                 )
                 if seal:  # a command line is not a busy server: chain the entry at once
-                    auth.seal(session)
+                    auth.seal(session, secret=self.audit_key)
         except Exception:  # the store may be the very thing that failed
             log.exception("could not record a refused attempt")

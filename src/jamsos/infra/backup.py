@@ -88,6 +88,20 @@ def backup(url: str, target: Path) -> BackupResult:
     return BackupResult(str(target), target.stat().st_size, kind)
 
 
+def keep_head(backup_file: Path, head: str) -> Path:
+    """The audit chain's head at the backup, kept beside it (``FILE.audit-head``): a restore checks it is on the
+    restored chain, and a copy kept elsewhere proves later that no entry was removed since."""
+    path = backup_file.with_name(backup_file.name + ".audit-head")
+    path.write_text(head + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def kept_head(backup_file: Path) -> str | None:
+    path = backup_file.with_name(backup_file.name + ".audit-head")
+    return path.read_text().strip() if path.exists() else None
+
+
 def restore(url: str, source: Path) -> None:
     """Replace the store at ``url`` with the backup ``source`` (all its data; nothing else is kept)."""
     if not source.exists():

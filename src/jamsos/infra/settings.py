@@ -42,12 +42,17 @@ class Settings(BaseSettings):
     web_page_cache_bytes: int = 64 * 2**20  # rendered steering pages kept, least recently used out first
     secret_key: SecretStr | None = None
     pseudonym_key: SecretStr | None = None
+    audit_key: SecretStr | None = None  # keys the audit chain; kept outside the database
     max_upload_bytes: int = 50 * 2**20  # a request carrying a file (multipart): larger ones answer 413
     max_body_bytes: int = 2**20  # any other request body (JSON, a form)
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
     login_attempts_per_minute: int = 20
     secure_cookies: bool = False
+    trusted_proxies: str = ""  # addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated)
+    session_hours: float = 8.0  # a web session's absolute lifetime
+    session_idle_minutes: float = 60.0  # a web session ends after this long without a request
+    token_days: int = 90  # an API token's lifetime (rotate it before: POST /api/tokens/rotate)
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: int = 120
@@ -65,7 +70,7 @@ class Settings(BaseSettings):
         }
 
     def secret(self, name: str) -> bytes:
-        """``secret_key`` or ``pseudonym_key``. When unset, a random key is made once and kept in
+        """``secret_key``, ``pseudonym_key`` or ``audit_key``. When unset, a random key is made once and kept in
         ``DATA_DIR/keys/NAME`` (readable by its owner only), so sessions survive a restart and a person keeps
         one pseudonym. Where that file cannot be written the key lives for this process only. In production
         set both (from a secret store); a warehouse keyed with one pseudonym key refuses another."""

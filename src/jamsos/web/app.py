@@ -19,10 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jamsos.api.app import HTTP_STATUS, audit_sealer
+from jamsos.api.app import HTTP_STATUS
 from jamsos.api.app import create_app as create_api
 from jamsos.auth import service as auth
 from jamsos.auth.domain import STAFF
+from jamsos.auth.sealer import audit_sealer
 from jamsos.edge.audit import REFUSALS, Auditor
 from jamsos.edge.http import Guard
 from jamsos.infra.db import make_engine
@@ -66,7 +67,7 @@ def create_app(
             limiter.total_tokens = min(limiter.total_tokens, pool["pool_size"] + pool["max_overflow"])
         if (settings.web_warm if warm is None else warm) and steering is not None and steering.available:
             threading.Thread(target=steering.warm, name="jamsos-warm", daemon=True).start()
-        async with audit_sealer(app.state.engine, settings.audit_seal_seconds):
+        async with audit_sealer(app.state.engine, settings.audit_seal_seconds, app.state.audit_key):
             yield
 
     app = FastAPI(title="jamsos", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -76,8 +77,12 @@ def create_app(
     app.state.clock = clock or ((lambda: fixed) if fixed is not None else None)
     app.state.now = lambda: app.state.clock() if app.state.clock else dt.datetime.now(dt.UTC).replace(tzinfo=None)
     app.state.pseudonym_key = settings.secret("pseudonym_key")
-    app.state.auditor = Auditor(app.state.pseudonym_key, app.state.now)
+    app.state.audit_key = settings.secret("audit_key")
+    app.state.auditor = Auditor(app.state.pseudonym_key, app.state.audit_key, app.state.now)
     app.state.login_limit = security.RateLimit(settings.login_attempts_per_minute)
+    app.state.session_policy = auth.SessionPolicy(
+        dt.timedelta(hours=settings.session_hours), dt.timedelta(minutes=settings.session_idle_minutes)
+    )
     app.state.login_policy = auth.LoginPolicy(
         settings.login_max_failures, dt.timedelta(minutes=settings.login_lockout_minutes)
     )
@@ -102,8 +107,8 @@ def create_app(
         return html_error(request, STATUS.get(exc.code, 400), str(exc))
 
     @app.get("/", include_in_schema=False)
-    def home(request: Request) -> RedirectResponse:
-        return RedirectResponse(link(request, "/nasional" if request.session.get("role") in STAFF else "/ops"), 307)
+    def home(request: Request, who: security.Who) -> RedirectResponse:
+        return RedirectResponse(link(request, "/nasional" if who.role in STAFF else "/ops"), 307)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, object]:
@@ -127,7 +132,7 @@ def create_app(
         SessionMiddleware,
         secret_key=settings.secret("secret_key").decode(),
         session_cookie="jamsos_session",
-        max_age=8 * 3600,
+        max_age=int(settings.session_hours * 3600),
         same_site="strict",
         https_only=settings.secure_cookies,
     )

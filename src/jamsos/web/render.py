@@ -109,7 +109,8 @@ def csrf_token(request: Request) -> str:
 
 def context(request: Request, page: Page) -> dict[str, Any]:
     lang = request.state.lang
-    role = request.session.get("role")
+    who = getattr(request.state, "actor", None)  # the logged-in user, checked on this request
+    role = who.role if who is not None else None
     steering = request.app.state.steering
     staff = role in STAFF_ROLES
     periods = steering.periods() if staff and steering is not None and steering.available else []
@@ -121,7 +122,7 @@ def context(request: Request, page: Page) -> dict[str, Any]:
         "L": lambda key, **kw: t(lang, key, **kw),
         "fmt": lambda value, kind="int": fmt(value, kind, lang),
         "nav": [(k, link(request, NAV_URLS[k]), k == page.nav) for k in NAV if _nav_allowed(k, role)],
-        "user": request.session.get("user"),
+        "user": who.username if who is not None else None,
         "role": role,
         "csrf": csrf_token(request),
         "url_with": lambda **kw: url_with(request, **kw),

@@ -134,12 +134,14 @@ Db = Annotated[Session, Depends(_session)]
 def principal(request: Request) -> authz.Principal:
     """The logged-in user (re-read each request, so a locked account stops at once), on a connection of its
     own returned at once (see ``api.app._actor``)."""
-    username = request.session.get("user")
-    if not username:
+    token = request.session.get("sid")
+    if not isinstance(token, str) or not token:
         raise authz.NotAuthenticated("log in first")
     try:
         with unit_of_work(request.app.state.engine) as session:
-            who = auth.principal(session, username, at=request.app.state.now())
+            who = auth.principal_for_session(
+                session, token, at=request.app.state.now(), policy=request.app.state.session_policy
+            )
     except authz.NotAuthenticated:
         request.session.clear()
         raise
@@ -237,6 +239,7 @@ def login(
         known = auth.known_user(db, username)
         auth.record(
             db,
+            secret=app.state.audit_key,
             actor="anonymous",
             action="login_failed",
             entity="user",
@@ -246,14 +249,19 @@ def login(
             detail={"account": "known" if known else "unknown"},
         )
         return _login_page(request, str(exc), 401, next)
-    request.session.clear()  # a new session at login
-    request.session.update(user=who.username, role=who.role, csrf=secrets.token_urlsafe(32))
-    auth.record(db, actor=who, action="login", entity="user", at=app.state.now(), source=source, key=who.username)
+    request.session.clear()  # a new session at login, held by the server
+    sid = auth.open_session(db, username=who.username, at=app.state.now(), policy=app.state.session_policy)
+    request.session.update(sid=sid, csrf=secrets.token_urlsafe(32))
+    app.state.auditor.record(db, actor=who, action="login", entity="user", source=source, key=who.username)
     target = next if next.startswith("/") and not next.startswith("//") else landing(who)
     return RedirectResponse(target, status_code=303)
 
 
 @router.post("/keluar", dependencies=[Csrf])
-def logout(request: Request) -> Response:
+def logout(request: Request, db: Db) -> Response:
+    """Logging out ends the session on the server: a copy of the cookie is worth nothing afterwards."""
+    token = request.session.get("sid")
+    if isinstance(token, str) and token:
+        auth.close_session(db, token=token, at=request.app.state.now())
     request.session.clear()
     return RedirectResponse("/masuk", status_code=303)
