@@ -112,6 +112,18 @@ Limit = Annotated[int, Query(ge=1, le=100_000)]
 BULK = ("employers", "workers", "memberships")  # the files of a bulk registration
 
 
+def confined(root: Path, given: str) -> Path:
+    """A folder the API may write to: ``given`` relative to ``root`` (``JAMSOS_EXPORT_ROOT``), never outside it
+    (an absolute path elsewhere or a ``..`` is refused), so an administrator's token cannot write anywhere the
+    server's user can."""
+    target = (root / given).resolve()
+    if not target.is_relative_to(root.resolve()) or (target == root.resolve() and not given.strip("./")):
+        raise InvalidInput(
+            [FieldProblem("out", f"must be a folder inside the export root {root} (JAMSOS_EXPORT_ROOT)", value=given)]
+        )
+    return target
+
+
 def _source(request: Request) -> str:
     return f"api:{request.client.host if request.client else '?'}"
 
@@ -262,7 +274,8 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     def post_export(request: Request, body: s.ExportIn, db: Db, actor: Actor) -> dict[str, Any]:
         """Write new facts to the Parquet warehouse folder on the server (incremental)."""
         actor.allow("export")
-        result = export.export(db, out=Path(body.out), tree=tree, known_at=now(), pseudonym_key=pseudonym_key).to_json()
+        out = confined(settings.exports, body.out)
+        result = export.export(db, out=out, tree=tree, known_at=now(), pseudonym_key=pseudonym_key).to_json()
         audit(db, request, actor, "export", "warehouse", key=body.out)
         return result
 

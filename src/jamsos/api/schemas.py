@@ -99,4 +99,6 @@ class ReversalIn(BaseModel):
 
 
 class ExportIn(BaseModel):
-    out: str = Field(description="Warehouse folder on the server")
+    out: str = Field(
+        max_length=200, description="Warehouse folder under the server's export root (JAMSOS_EXPORT_ROOT)"
+    )

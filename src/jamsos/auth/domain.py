@@ -12,6 +12,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
 
 from jamsos.kernel.errors import DomainError, Forbidden
 from jamsos.registry.domain import Scope
@@ -108,6 +109,20 @@ class Principal:
 
 
 _hasher = PasswordHasher()
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why a password will not do (None when it will): at least 10 characters, and not easy to guess as zxcvbn
+    judges it (common passwords, words and names, keyboard patterns, dates, the user's own name): score 3 of 4."""
+    if len(password) < 10:
+        return "needs at least 10 characters"
+    if len(password) > 200:
+        return "at most 200 characters"
+    judged = zxcvbn(password[:100], user_inputs=[username] if username else [])
+    if int(judged["score"]) < 3:
+        warning = judged["feedback"].get("warning") or "it is too easy to guess"
+        return f"is too easy to guess ({warning.rstrip('.')}); use a few unrelated words or a longer phrase"
+    return None
 
 
 def hash_password(password: str) -> str:

@@ -53,8 +53,9 @@ def create_user(
         problems.append(FieldProblem(needs[role][0], f"a {role} user needs it"))
     if not username or len(username) > 60:
         problems.append(FieldProblem("username", "must be 1 to 60 characters", value=username))
-    if len(password) < 10:
-        problems.append(FieldProblem("password", "needs at least 10 characters"))
+    weak = d.password_problem(password, username)
+    if weak:
+        problems.append(FieldProblem("password", weak))
     if session.scalar(select(t.app_user.c.id).where(t.app_user.c.username == username)) is not None:
         problems.append(FieldProblem("username", "is taken", value=username))
     if problems:

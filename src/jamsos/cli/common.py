@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import getpass
 import io
+import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from jamsos.edge.audit import REFUSALS, Auditor
 from jamsos.edge.masking import redact
 from jamsos.edge.spreadsheet import csv_cell
 from jamsos.infra.db import make_engine
-from jamsos.infra.migrate import current_revision, head_revision
+from jamsos.infra.migrate import require_current
 from jamsos.infra.settings import Settings, load_settings
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
@@ -65,10 +66,6 @@ EXIT_CODES = {
     "backup_failed": 26,
     "export_failed": 27,
 }
-
-
-class SchemaOutdated(DomainError):
-    code = "schema_outdated"
 
 
 # The account a command acts as and what it attempts (set by ``actor``): a refused attempt is recorded.
@@ -123,8 +120,8 @@ def tree(rules_dir: Path | None = None) -> ParameterTree:
 
 def engine(check_schema: bool = True) -> Engine:
     eng = make_engine(settings().effective_database_url)
-    if check_schema and current_revision(eng) != head_revision():
-        raise SchemaOutdated("the database schema is not up to date: run `jamsos db upgrade`")
+    if check_schema:
+        require_current(eng)
     return eng
 
 
@@ -158,9 +155,18 @@ def scope_of(who: Principal | str) -> Scope:
     return who.scope if isinstance(who, Principal) else EVERYTHING
 
 
+ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,59}")
+
+
 def name_of(who: Principal | str, given: str) -> str:
-    """Who is recorded with a change: the account acted as, else the --user given."""
-    return who.username if isinstance(who, Principal) else given
+    """Who is recorded with a change: the account acted as, else the --user given, which must be shaped like an
+    account name (lower-case ASCII letters, digits, . _ -): four eyes compares the maker and the checker, and a
+    look-alike ("ani" in Cyrillic letters, "ani " with a space) would otherwise pass for another person."""
+    if isinstance(who, Principal):
+        return who.username
+    if not ACCOUNT_NAME.fullmatch(given):
+        raise InvalidInput([FieldProblem("user", "must be an account name: a-z, 0-9, . _ - (up to 60)", value=given)])
+    return given
 
 
 def audit(

@@ -625,6 +625,8 @@ def serve(
         os.environ["JAMSOS_WAREHOUSE_DIR"] = str(warehouse)
         settings.cache_clear()
     cfg = settings()
+    with domain_errors():
+        engine()  # a store that is not migrated is refused here, with the command that fixes it
     h, p = host or cfg.host, port or cfg.port
     out.print(f"jamsos on http://{h}:{p}/ (API: http://{h}:{p}/api/docs); Ctrl-C to stop", highlight=False)
     uvicorn.run(

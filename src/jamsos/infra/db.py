@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,12 +24,23 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 
+def private_store(path: Path) -> None:
+    """The embedded store readable by its owner only: a new folder is made 0700, the file 0600 (SQLite gives its
+    WAL and shared-memory files the file's own permissions), and an existing store's files are narrowed to 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if part.exists() and part.stat().st_mode & 0o077 and part.stat().st_uid == os.getuid():
+            part.chmod(0o600)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the store's session settings: SQLite gets foreign keys, WAL and a busy timeout. Bound
     parameters (NIKs, names, birth dates) are never part of an error's text, so no log ever holds them."""
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            private_store(Path(url.removeprefix("sqlite:///")))
         engine = create_engine(url, connect_args={"timeout": 60}, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine, "connect")

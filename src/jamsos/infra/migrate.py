@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from jamsos.kernel.errors import DomainError
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -34,3 +36,23 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+class SchemaOutdated(DomainError):
+    code = "schema_outdated"
+
+
+def require_current(engine: Engine) -> None:
+    """The store's schema is the one this code needs; otherwise say which it is and how to bring it up to date
+    (a server started on an unmigrated store used to report healthy and fail every second)."""
+    try:
+        current = current_revision(engine)
+    except Exception as exc:  # no server, wrong credentials, not a database
+        where = engine.url.render_as_string(hide_password=True)
+        raise SchemaOutdated(f"the store at {where} cannot be opened: {type(exc).__name__}: {exc}") from None
+    if current != head_revision():
+        where = engine.url.render_as_string(hide_password=True)
+        state = f"at revision {current}" if current else "not set up"
+        raise SchemaOutdated(
+            f"the store at {where} is {state}, this jamsos needs {head_revision()}: run `jamsos db upgrade`"
+        )

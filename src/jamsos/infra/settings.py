@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     audit_seal_seconds: float = 1.0  # how often the server chains new audit entries (auth.service.seal)
     web_keep_alive_seconds: int = 75
     warehouse_dir: Path | None = None
+    export_root: Path | None = None  # where the API may write warehouse exports (default DATA_DIR/warehouse)
     web_warm: bool = True
     web_cache: bool = True
     web_page_cache_bytes: int = 64 * 2**20  # rendered steering pages kept, least recently used out first
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
         return bytes(value.get_secret_value(), "utf-8")
 
     @property
+    def exports(self) -> Path:
+        return self.export_root or self.data_dir / "warehouse"
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -94,7 +99,7 @@ def _kept_key(path: Path) -> str:
         pass
     key = secrets.token_hex(32)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process made it first
         return path.read_text().strip()

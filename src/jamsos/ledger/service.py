@@ -7,6 +7,7 @@ Services never commit; the caller owns the transaction, so a failed import leave
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -628,7 +629,7 @@ def approve_run(
     run = _run(session, run_id)
     if run.status != "draft":
         raise RunNotPending(f"billing run {run_id} is {run.status}, not a draft awaiting approval", run_id=run_id)
-    if checker.strip() == "" or checker.strip().lower() == run.maker.strip().lower():
+    if not same_person_possible(checker) or same_person(checker, run.maker):
         raise FourEyes(f"billing run {run_id} was made by {run.maker}; another person must approve it", run_id=run_id)
     _decide(session, run_id, status="approved", checker=checker, decided_at=decided_at)
     accounts = set(
@@ -648,10 +649,24 @@ def reject_run(session: Session, *, run_id: int, checker: str, decided_at: dt.da
     run = _run(session, run_id)
     if run.status != "draft":
         raise RunNotPending(f"billing run {run_id} is {run.status}, not a draft awaiting approval", run_id=run_id)
-    if checker.strip().lower() == run.maker.strip().lower():
+    if not same_person_possible(checker) or same_person(checker, run.maker):
         raise FourEyes(f"billing run {run_id} was made by {run.maker}; another person must decide on it", run_id=run_id)
     _decide(session, run_id, status="rejected", checker=checker, decided_at=decided_at)
     return {"run_id": run_id, "status": "rejected", "checker": checker}
+
+
+def _person(name: str) -> str:
+    """A name as four eyes compares it: Unicode compatibility forms folded, case and spacing ignored."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def same_person(a: str, b: str) -> bool:
+    return _person(a) == _person(b)
+
+
+def same_person_possible(name: str) -> bool:
+    """A checker must be named (and by letters a person can tell apart: see the command line's --user)."""
+    return bool(_person(name))
 
 
 def _decide(session: Session, run_id: int, *, status: str, checker: str, decided_at: dt.datetime) -> None:

@@ -27,6 +27,7 @@ from jamsos.auth.sealer import audit_sealer
 from jamsos.edge.audit import REFUSALS, Auditor
 from jamsos.edge.http import Guard
 from jamsos.infra.db import make_engine
+from jamsos.infra.migrate import require_current
 from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import DomainError
 from jamsos.rules.tree import load_parameters
@@ -49,6 +50,11 @@ def create_app(
     ``web_warm`` setting) computes the steering figures of the latest month in the background at start-up."""
     security.mask_server_logs()
     tree = load_parameters(settings.rules_dir)
+    probe = make_engine(settings.effective_database_url)
+    try:
+        require_current(probe)  # never serve an unmigrated store: say which it is and how to fix it
+    finally:
+        probe.dispose()
     directory = warehouse if warehouse is not None else settings.warehouse_dir
     steering = (
         Steering(directory, tree, cache=settings.web_cache, page_bytes=settings.web_page_cache_bytes)
