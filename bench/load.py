@@ -14,7 +14,12 @@ Runs, in the same run and order:
 - 50 and 200 clients, each an officer who thinks between calls (exponential, mean --think-ms, 1 s): the
   goals of issue 7 are p95 <= 100 ms at 50 clients and no errors at 200;
 - saturation: 50 clients calling back to back (no thinking) -- the server's capacity and what a queue of
-  50 requests always in flight costs; reported, not a goal.
+  50 requests always in flight costs; reported, not a goal;
+- attacked (issue 14): the 50 thinking officers again while one client keeps uploading a 30 MB wage
+  declaration (refused row by row: it is parsed off the event loop and answered with the first problems and
+  their count) and another floods requests with junk query parameters. Goal: the officers' p95 within 2x of
+  the calm 50-client run, no errors, and the server's memory (resident, all its processes) bounded: its peak
+  under attack within 1.5x of its peak in the calm run.
 The last line printed is one JSON object.
 
 Usage: python bench/load.py [--workers 1000000] [--seconds 60] [--think-ms 1000]
@@ -30,6 +35,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +44,7 @@ import httpx
 
 from jamsos.registry.domain import EVERYTHING
 
-AUDIT_KEY = b"test audit key"
+AUDIT_KEY = b"bench audit key"
 
 ROOT = Path(__file__).resolve().parents[1]
 REGENCIES = ["8271", "8272", "8201", "3171", "1271"]  # the first three are KC Ternate's
@@ -81,7 +87,102 @@ def setup(url: str, workers: int) -> dict[str, Any]:
             tokens.append(auth.create_token(s, username=name, name="bench", created_at=at))
     engine.dispose()
     ternate = [row["nik"] for _, row in pop.workers.rows if row["nik"][:4] in ("8271", "8272", "8201")]
-    return {"load_s": round(load_s, 1), "tokens": tokens, "niks": ternate}
+    npp = next(row["npp"] for _, row in pop.employers.rows if row["regency_code"] in ("8271", "8272", "8201"))
+    return {"load_s": round(load_s, 1), "tokens": tokens, "niks": ternate, "npp": npp}
+
+
+def _rss(pid: int) -> int:
+    """Resident memory of a process and its children (the server's workers), in bytes."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for p in pids + [int(c) for c in children]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+class Sampler:
+    """The peak of ``_rss`` sampled every 0.2 s while the block runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> Sampler:
+        def run() -> None:
+            while not self._stop.wait(0.2):
+                self.peak = max(self.peak, _rss(self.pid))
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Attackers:
+    """Two clients misbehaving while the officers work: one uploads a 30 MB declaration again and again, one
+    floods the server with requests carrying junk query parameters (new ones each time)."""
+
+    def __init__(self, base: str, token: str, npp: str) -> None:
+        self.base, self.token, self.npp = base, token, npp
+        self._stop = threading.Event()
+        self.uploads: dict[int, int] = {}
+        self.floods: dict[int, int] = {}
+        self.upload_s: list[float] = []
+
+    def _upload(self) -> None:
+        rows = "".join(f"99{i:014d},{1_000_000 + i}\n" for i in range(700_000))  # bad NIKs: refused row by row
+        body = ("nik,wage\n" + rows).encode()
+        assert len(body) > 30 * 10**6 * 0.9
+        with httpx.Client(base_url=self.base, timeout=300) as c:
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                r = c.post(
+                    "/api/declarations",
+                    data={"npp": self.npp, "period": "2024-12"},
+                    files={"file": ("upah.csv", body)},
+                    headers={"Authorization": f"Bearer {self.token}"},
+                )
+                self.upload_s.append(time.perf_counter() - t0)
+                self.uploads[r.status_code] = self.uploads.get(r.status_code, 0) + 1
+
+    def _flood(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=30) as c:
+            i = 0
+            while not self._stop.is_set():
+                i += 1
+                junk = "&".join(f"junk{i}_{k}={'x' * 200}" for k in range(20))
+                r = c.get(f"/masuk?{junk}")
+                self.floods[r.status_code] = self.floods.get(r.status_code, 0) + 1
+
+    def __enter__(self) -> Attackers:
+        self._threads = [threading.Thread(target=f, daemon=True) for f in (self._upload, self._flood)]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=300)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "uploads": self.uploads,
+            "upload_s_median": round(sorted(self.upload_s)[len(self.upload_s) // 2], 1) if self.upload_s else None,
+            "junk_requests": self.floods,
+        }
 
 
 def audit_chain(url: str) -> dict[str, Any]:
@@ -142,6 +243,7 @@ def main() -> None:
         port = args.port + 1
         server_env = {
             **os.environ, "JAMSOS_DATABASE_URL": url, "JAMSOS_PSEUDONYM_KEY": "bench", "JAMSOS_SECRET_KEY": "bench",
+            "JAMSOS_AUDIT_KEY": AUDIT_KEY.decode(),
         }  # fmt: skip
         jamsos = str(Path(sys.executable).parent / "jamsos")
         server = subprocess.Popen(
@@ -161,9 +263,17 @@ def main() -> None:
             ("saturation_50_no_think", 50, max(10, args.seconds // 2), 0),
         ]
         runs = {}
+        memory: dict[str, int] = {}
         for n, (name, clients, seconds, think) in enumerate(plan, start=1):
-            runs[name] = wrk(base, clients, seconds, think, files, n)
-            print(f"{name}: {runs[name]}", flush=True)
+            with Sampler(server.pid) as rss:
+                runs[name] = wrk(base, clients, seconds, think, files, n)
+            memory[name] = rss.peak
+            print(f"{name}: {runs[name]} (server peak RSS {rss.peak / 2**20:.0f} MiB)", flush=True)
+        with Sampler(server.pid) as rss, Attackers(base, prepared["tokens"][0], prepared["npp"]) as attack:
+            runs["attacked_50"] = wrk(base, 50, args.seconds, args.think_ms, files, len(plan) + 1)
+        memory["attacked_50"] = rss.peak
+        runs["attacked_50"]["attackers"] = attack.summary()
+        print(f"attacked_50: {runs['attacked_50']} (server peak RSS {rss.peak / 2**20:.0f} MiB)", flush=True)
         server.terminate()  # the sealer chains what is left before the server stops
         server.wait(timeout=60)
         server = None
@@ -184,6 +294,11 @@ def main() -> None:
         "goal_p95_ms_at_50": 100,
         "goal_met_50": runs["clients_50"]["p95_ms"] <= 100,
         "goal_no_errors_200": runs["clients_200"]["errors"] == 0,
+        "server_peak_rss_mib": {k: round(v / 2**20) for k, v in memory.items()},
+        "attacked_p95_ratio_vs_calm": round(runs["attacked_50"]["p95_ms"] / runs["clients_50"]["p95_ms"], 2),
+        "goal_attacked_p95_within_2x": runs["attacked_50"]["p95_ms"] <= 2 * runs["clients_50"]["p95_ms"],
+        "goal_attacked_no_errors": runs["attacked_50"]["errors"] == 0,
+        "goal_attacked_memory_bounded": memory["attacked_50"] <= 1.5 * memory["clients_50"],
         "audit_chain": chain,
     }
     print(json.dumps(figures))

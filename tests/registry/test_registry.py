@@ -282,3 +282,20 @@ def test_reference_reload_validates_and_protects_codes_in_use(engine: Engine, cl
         assert reference.office_of_regency(s, "8271") == ("KC-TERNATE", "sulama")
         counts = reference.load_reference(s)  # reloading the defaults changes nothing in use
     assert counts["branches"] >= 100 and counts["kanwil"] == 11
+
+
+def test_search_text_is_matched_literally(engine: Engine, clock: Clock) -> None:
+    """A user's % and _ are not wildcards (they matched every name before)."""
+    with unit_of_work(engine) as s:
+        for i, name in enumerate(("Siti 100% Aminah", "Budi Santoso", "Ani_Wati")):
+            reg.register_worker(
+                s, nik=nik(60 + i), name=name, valid_from=dt.date(2024, 1, 1), recorded_at=clock(), scope=EVERYTHING
+            )
+
+        def names(q: str) -> list[str]:
+            return [r["name"] for r in reg.search(s, text=q, known_at=clock(), scope=EVERYTHING)]
+
+        assert names("%") == ["Siti 100% Aminah"]
+        assert names("_") == ["Ani_Wati"]
+        assert names("i_w") == ["Ani_Wati"] and names("a_w") == []
+        assert names("budi") == ["Budi Santoso"]

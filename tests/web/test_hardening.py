@@ -156,10 +156,14 @@ def test_logs_hold_no_search_no_nik_in_a_traceback_and_no_sql_parameters(
     from sqlalchemy import text
 
     nik = "8271011708850001"
+    access = logging.getLogger("uvicorn.access")  # uvicorn's own configuration stops it propagating
+    access.addHandler(caplog.handler)
     with caplog.at_level(logging.INFO):
-        logging.getLogger("uvicorn.access").info(
+        access.setLevel(logging.INFO)
+        access.info(
             '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/ops?q=Budi+Santoso&period=2024-12", "1.1", 200
         )
+        access.removeHandler(caplog.handler)
         try:
             raise ValueError(f"no worker with NIK {nik}")
         except ValueError:

@@ -99,6 +99,4 @@ class ReversalIn(BaseModel):
 
 
 class ExportIn(BaseModel):
-    out: str = Field(
-        max_length=200, description="Warehouse folder under the server's export root (JAMSOS_EXPORT_ROOT)"
-    )
+    out: str = Field(max_length=200, description="Warehouse folder under the server's export root (JAMSOS_EXPORT_ROOT)")

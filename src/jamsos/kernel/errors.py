@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -51,6 +52,28 @@ class Forbidden(DomainError):
 MAX_PROBLEMS = 1000
 
 
+class Problems(list[FieldProblem]):
+    """Problems as a file's rows are checked: the first ``MAX_PROBLEMS`` are kept and all are counted, so a
+    million bad rows cost a thousand problems of memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def append(self, problem: FieldProblem) -> None:
+        self.total += 1
+        if len(self) < MAX_PROBLEMS:
+            super().append(problem)
+
+    def extend(self, problems: Iterable[FieldProblem]) -> None:
+        for p in problems:
+            self.append(p)
+
+    def __iadd__(self, problems: Iterable[FieldProblem]) -> Problems:  # type: ignore[override,misc]
+        self.extend(problems)
+        return self
+
+
 class InvalidInput(DomainError):
     """Input rejected as a whole; carries the problems found (the first ``MAX_PROBLEMS`` of ``total``), each
     naming its field (and row)."""
@@ -58,7 +81,7 @@ class InvalidInput(DomainError):
     code = "invalid_input"
 
     def __init__(self, problems: list[FieldProblem], *, limit: int = 20, total: int | None = None) -> None:
-        self.total = max(total or 0, len(problems))
+        self.total = max(total or 0, getattr(problems, "total", 0), len(problems))
         self.problems = problems[:MAX_PROBLEMS]
         shown = "; ".join(str(p) for p in problems[:limit])
         more = f"; … and {self.total - limit} more" if self.total > limit else ""

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from jamsos.infra.bulk import append_partition, bulk_insert, fetch_arrow, temporary_keys
 from jamsos.infra.files import TableFile
 from jamsos.kernel import limits
-from jamsos.kernel.errors import FieldProblem, InvalidInput, NotFound
+from jamsos.kernel.errors import FieldProblem, InvalidInput, NotFound, Problems
 from jamsos.kernel.period import Period
 from jamsos.ledger import domain as ld
 from jamsos.ledger import tables as lt
@@ -72,7 +72,7 @@ def declare_wages(
     if latest is not None and latest.sha256 == table.sha256:
         return DeclarationResult(npp, str(period), int(latest.version), len(table.rows), True)
     members = registry.pu_members(session, employer_id=employer_id, month=period, known_at=recorded_at)
-    problems: list[FieldProblem] = []
+    problems: list[FieldProblem] = Problems()
     lines: dict[int, int] = {}
     seen: dict[str, int] = {}
     for number, row in table.rows:
@@ -759,7 +759,7 @@ def import_payments(
     """
     registry.require_everything(scope, "a payment file")
     table.require(PAYMENT_COLUMNS)
-    problems: list[FieldProblem] = []
+    problems: list[FieldProblem] = Problems()
     refs: list[str] = []
     vas: list[str] = []
     amounts: list[int] = []

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from jamsos.infra.bulk import bulk_insert
 from jamsos.infra.files import TableFile
-from jamsos.kernel.errors import FieldProblem, InvalidInput
+from jamsos.kernel.errors import FieldProblem, InvalidInput, Problems
 from jamsos.registry import domain as d
 from jamsos.registry import service as svc
 from jamsos.registry import tables as t
@@ -92,7 +92,7 @@ def import_employers(
     session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str, scope: Scope
 ) -> dict[str, Any]:
     require_everything(scope, "bulk registration")
-    problems: list[FieldProblem] = []
+    problems: list[FieldProblem] = Problems()
     rows = _parse(
         table,
         {
@@ -170,7 +170,7 @@ def import_workers(
     session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str, scope: Scope
 ) -> dict[str, Any]:
     require_everything(scope, "bulk registration")
-    problems: list[FieldProblem] = []
+    problems: list[FieldProblem] = Problems()
     rows = _parse(
         table,
         {
@@ -246,7 +246,7 @@ def import_memberships(
     session: Session, *, table: TableFile, recorded_at: dt.datetime, recorded_by: str, scope: Scope
 ) -> dict[str, Any]:
     require_everything(scope, "bulk registration")
-    problems: list[FieldProblem] = []
+    problems: list[FieldProblem] = Problems()
     rows = _parse(
         table,
         {

@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
+from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput, Problems
 from jamsos.kernel.period import Period
 from jamsos.warehouse.links import LINK_COLUMNS, SIDES, relink
 from jamsos.warehouse.schema import STEERING, Dataset, conform, encode
@@ -158,7 +158,7 @@ def _conflicts(directory: Path, spec: Dataset, table: pa.Table, first_row: int, 
     base = directory / spec.name
     if not base.exists():
         return []
-    problems: list[FieldProblem] = []
+    problems: list[FieldProblem] = Problems()
     values: list[Any] = pc.unique(table[spec.partition]).to_pylist() if spec.partition else [None]
     key = [k for k in spec.key if k != spec.partition]
     for value in values:
