@@ -151,3 +151,32 @@ def test_the_web_records_a_refused_read(world: World, clock: Clock) -> None:  # 
     assert [(r["actor"], r["entity_key"], r["source"][:4]) for r in rows] == [
         ("kc2", pseudonym(KEY.encode(), world.wb), "web:")
     ]
+
+
+def test_a_worker_from_another_branch_joins_through_a_transfer_that_branch_approves(
+    world: World,  # noqa: F811
+    clock: Clock,
+) -> None:
+    engine = make_engine(world.db_url)
+    with unit_of_work(engine) as s:
+        auth.create_user(
+            s, username="medan", password="a-long-password", role="branch", branch="KC-1271", created_at=clock()
+        )
+        medan = auth.create_token(s, username="medan", name="t", created_at=clock())
+    engine.dispose()
+    ternate, home = _headers(world, "branch"), {"Authorization": f"Bearer {medan}"}
+    body = {"segment": "pu", "npp": world.a_npp, "wage": 5_000_000, "valid_from": "2024-03-01"}
+    asked = world.client.post("/transfers", json={**body, "nik": world.wb}, headers=ternate)
+    nobody = world.client.post("/transfers", json={**body, "nik": nik(778, regency="1271")}, headers=ternate)
+    assert asked.status_code == nobody.status_code == 202  # the same answer: the request waits either way
+    assert asked.json()["status"] == nobody.json()["status"] == "pending"
+    assert world.client.get("/transfers", headers=ternate).json() == []  # not Ternate's to decide
+    waiting = world.client.get("/transfers", headers=home).json()
+    assert [r["nik"] for r in waiting] == [world.wb]  # the request for an unknown NIK reaches nobody
+    rid = asked.json()["request_id"]
+    assert world.client.post(f"/transfers/{rid}/approve", headers=ternate).status_code == 404
+    approved = world.client.post(f"/transfers/{rid}/approve", headers=home)
+    assert approved.status_code == 200 and approved.json()["membership_id"]
+    assert world.client.post(f"/transfers/{rid}/reject", headers=home).status_code == 409  # decided once
+    seen = world.client.get(f"/workers/{world.wb}", headers=ternate)  # now an employee of a Ternate employer
+    assert seen.status_code == 200 and world.a_npp in {m["npp"] for m in seen.json()["memberships"]}

@@ -31,7 +31,7 @@ from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
-from jamsos.registry import imports, reference
+from jamsos.registry import imports, reference, transfers
 from jamsos.registry import service as registry
 from jamsos.rules.tree import load_parameters
 from jamsos.warehouse import export
@@ -50,6 +50,7 @@ HTTP_STATUS = {
     "four_eyes": 403,
     "run_not_pending": 409,
     "payment_conflict": 409,
+    "request_decided": 409,
     "reference_missing": 503,
     "reference_in_use": 409,
     "not_authenticated": 401,
@@ -354,6 +355,45 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         mid = registry.enrol(db, scope=actor.scope, **body.model_dump(), recorded_at=now(), recorded_by=actor.username)
         audit(db, request, actor, "enrol", "membership", nik=body.nik, membership=mid, segment=body.segment)
         return {"membership_id": mid}
+
+    @app.post("/transfers", status_code=202, tags=["registry"])
+    def post_transfer(request: Request, body: s.MembershipIn, db: Db, actor: Actor) -> dict[str, Any]:
+        """Ask the worker's own branch to enrol a worker registered elsewhere at one of your employers (PU). The
+        answer is the same whether or not the NIK is registered: the request waits for that branch."""
+        actor.allow("enrol")
+        fields = body.model_dump(
+            exclude={"nik", "segment", "npp", "valid_from", "valid_to", "project_code", "transport"}, exclude_none=True
+        )
+        rid = transfers.request_transfer(
+            db, nik=body.nik, segment=body.segment, npp=body.npp or "", valid_from=body.valid_from,
+            requested_at=now(), requested_by=actor.username, scope=actor.scope, **fields,
+        )  # fmt: skip
+        audit(db, request, actor, "request_transfer", "transfer", nik=body.nik, request_id=rid)
+        return {"request_id": rid, "status": "pending"}
+
+    @app.get("/transfers", tags=["registry"])
+    def get_transfers(request: Request, db: Db, actor: Actor) -> list[dict[str, Any]]:
+        """The requests waiting for your decision: those whose worker is within your branch."""
+        actor.allow("enrol")
+        rows = transfers.pending(db, scope=actor.scope, known_at=now())
+        audit(db, request, actor, "read_transfers", "transfer", requests=len(rows))
+        return rows
+
+    @app.post("/transfers/{request_id}/{decision}", tags=["registry"])
+    def post_transfer_decision(
+        request: Request,
+        request_id: RowId,
+        decision: Annotated[str, PathParam(pattern="^(approve|reject)$")],
+        db: Db,
+        actor: Actor,
+    ) -> dict[str, Any]:
+        actor.allow("enrol")
+        result = transfers.decide(
+            db, request_id=request_id, approve=decision == "approve", decided_by=actor.username,
+            decided_at=now(), scope=actor.scope,
+        )  # fmt: skip
+        audit(db, request, actor, f"{decision}_transfer", "transfer", key=str(request_id))
+        return result
 
     @app.post("/memberships/{membership_id}/corrections", status_code=201, tags=["registry"])
     def post_correction(

@@ -58,6 +58,7 @@ ACTIONS = frozenset(
         "create_user", "lock_user", "unlock_user", "create_token", "revoke_token", "rotate_token",
         "register_employer", "change_employer", "register_worker", "register_sponsor", "register_project",
         "enrol", "correct_membership", "exit_membership", "registry_import",
+        "request_transfer", "approve_transfer", "reject_transfer", "read_transfers",
         "declare_wages", "run_billing", "approve_billing_run", "reject_billing_run",
         "import_payments", "reverse_payment", "load_reference", "export", "backup", "restore",
         "read_worker", "read_employer", "read_membership", "read_duplicates", "read_billing_run",

@@ -65,6 +65,7 @@ EXIT_CODES = {
     "login_failed": 24,
     "backup_failed": 26,
     "export_failed": 27,
+    "request_decided": 28,
 }
 
 

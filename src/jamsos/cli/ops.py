@@ -33,7 +33,7 @@ from jamsos.infra.files import read_path
 from jamsos.infra.migrate import current_revision, upgrade
 from jamsos.infra.settings import Settings
 from jamsos.ledger import service as ledger
-from jamsos.registry import imports
+from jamsos.registry import imports, transfers
 from jamsos.registry import reference as ref
 from jamsos.registry import service as registry
 from jamsos.warehouse import export as warehouse
@@ -361,6 +361,53 @@ def member_exit(
         )
         audit(s, who, "exit_membership", "membership", key=str(membership_id), reason=reason)
     _print({"membership_id": membership_id, "version": vid})
+
+
+@member_app.command("transfer")
+def member_transfer(
+    nik: str,
+    npp: Annotated[str, typer.Option(help="Your employer the worker joins.")],
+    wage: Annotated[int, typer.Option()],
+    valid_from: Annotated[str, typer.Option("--from")],
+    programs: Annotated[str, typer.Option(help="Comma-separated, e.g. jkk,jkm,jht")] = "",
+) -> None:
+    """Ask the worker's own branch to enrol a worker registered elsewhere at one of your employers (PU)."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "enrol")
+        rid = transfers.request_transfer(
+            s, nik=nik, segment="pu", npp=npp, wage=wage, programs=[p for p in programs.split(",") if p],
+            valid_from=day(valid_from, "from"), requested_at=now(), requested_by=name_of(who, "cli"),
+            scope=scope_of(who),
+        )  # fmt: skip
+        audit(s, who, "request_transfer", "transfer", nik=nik, request_id=rid)
+    _print({"request_id": rid, "status": "pending"})
+
+
+@member_app.command("transfers")
+def member_transfers() -> None:
+    """The transfer requests waiting for your decision (workers within your branch)."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "enrol")
+        rows = transfers.pending(s, scope=scope_of(who), known_at=now())
+        audit(s, who, "read_transfers", "transfer", requests=len(rows))
+    _print(rows)
+
+
+@member_app.command("decide")
+def member_decide(
+    request_id: int,
+    approve: Annotated[bool, typer.Option("--approve/--reject", help="Enrol the worker, or refuse.")],
+    user: User = "cli",
+) -> None:
+    """Decide a transfer request (the worker's own branch; never the branch that asked)."""
+    with domain_errors(), unit_of_work(engine()) as s:
+        who = actor(s, "enrol")
+        result = transfers.decide(
+            s, request_id=request_id, approve=approve, decided_by=name_of(who, user), decided_at=now(),
+            scope=scope_of(who),
+        )  # fmt: skip
+        audit(s, who, "approve_transfer" if approve else "reject_transfer", "transfer", key=str(request_id))
+    _print(result)
 
 
 @member_app.command("show")

@@ -7,7 +7,6 @@ Services never commit; the caller owns the transaction, so a failed import leave
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from jamsos.infra.bulk import append_partition, bulk_insert, fetch_arrow, tempor
 from jamsos.infra.files import TableFile
 from jamsos.kernel import limits
 from jamsos.kernel.errors import FieldProblem, InvalidInput, NotFound, Problems
+from jamsos.kernel.names import person_key, same_person
 from jamsos.kernel.period import Period
 from jamsos.ledger import domain as ld
 from jamsos.ledger import tables as lt
@@ -655,18 +655,9 @@ def reject_run(session: Session, *, run_id: int, checker: str, decided_at: dt.da
     return {"run_id": run_id, "status": "rejected", "checker": checker}
 
 
-def _person(name: str) -> str:
-    """A name as four eyes compares it: Unicode compatibility forms folded, case and spacing ignored."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-
-
-def same_person(a: str, b: str) -> bool:
-    return _person(a) == _person(b)
-
-
 def same_person_possible(name: str) -> bool:
     """A checker must be named (and by letters a person can tell apart: see the command line's --user)."""
-    return bool(_person(name))
+    return bool(person_key(name))
 
 
 def _decide(session: Session, run_id: int, *, status: str, checker: str, decided_at: dt.datetime) -> None:

@@ -15,3 +15,7 @@ class DuplicateMembership(DomainError):
 
 class ReferenceMissing(DomainError):
     code = "reference_missing"
+
+
+class RequestDecided(DomainError):
+    code = "request_decided"

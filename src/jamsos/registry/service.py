@@ -23,6 +23,7 @@ from jamsos.infra.bulk import temporary_keys
 from jamsos.infra.db import field_problems
 from jamsos.kernel import limits
 from jamsos.kernel.errors import FieldProblem, Forbidden, InvalidInput, NotFound
+from jamsos.kernel.names import same_person
 from jamsos.kernel.period import Period
 from jamsos.registry import domain as d
 from jamsos.registry import tables as t
@@ -77,7 +78,7 @@ def _branch_of(session: Session, regency_code: str) -> str:
     return str(branch)
 
 
-def _known_provinces(session: Session) -> set[str]:
+def known_provinces(session: Session) -> set[str]:
     return set(session.scalars(select(t.province.c.code)))
 
 
@@ -350,7 +351,7 @@ def register_worker(
     the same moment: the database's unique index decides, inside a savepoint.
     """
     nik = nik.strip()
-    problems = d.nik_problems(nik, birth_date, sex, _known_provinces(session))
+    problems = d.nik_problems(nik, birth_date, sex, known_provinces(session))
     if not name.strip():
         problems.append(FieldProblem("name", "must not be empty"))
     problems += _plausible(
@@ -579,6 +580,11 @@ def visible_membership(session: Session, *, membership_id: int, scope: d.Scope, 
     """A membership within ``scope``; absent and out of scope answer the same ``NotFound``."""
     if not membership_in_scope(session, membership_id=membership_id, scope=scope, known_at=known_at):
         raise NotFound(f"no membership {membership_id}", membership_id=membership_id)
+
+
+def same_name(a: str, b: str) -> bool:
+    """Two user names as four eyes compares them (``kernel.names``)."""
+    return same_person(a, b)
 
 
 def worker_visible(session: Session, *, nik: str, scope: d.Scope, known_at: dt.datetime) -> bool:
@@ -831,6 +837,59 @@ def _membership_problems(segment: str, fields: dict[str, Any]) -> list[FieldProb
     return problems + _choice("ecosystem", fields.get("ecosystem"), d.ECOSYSTEMS, optional=True)
 
 
+def check_enrolment(
+    segment: str,
+    given: dict[str, Any],
+    *,
+    today: dt.date,
+    valid_from: dt.date,
+    valid_to: dt.date | None = None,
+) -> dict[str, Any]:
+    """An enrolment's fields checked without looking anything up (so that a refusal is the same whoever the worker
+    is); returns the membership version's fields (the sponsor's still to be resolved)."""
+    if segment not in c.SEGMENTS:
+        raise InvalidInput(_choice("segment", segment, c.SEGMENTS))
+    npp, project_code, payer_source = given.get("npp"), given.get("project_code"), given.get("payer_source")
+    problems: list[FieldProblem] = []
+    if segment == "pu" and not npp:
+        problems.append(FieldProblem("npp", "a PU membership needs the employer's NPP"))
+    if segment == "jakon" and not project_code:
+        problems.append(FieldProblem("project_code", "a Jakon membership needs the project"))
+    try:
+        mask = c.program_mask("programs", given.get("programs") or ())
+    except InvalidInput as exc:
+        problems += exc.problems
+        mask = 0
+    default_payer = "employer" if segment in ("pu", "jakon") else "self"
+    fields: dict[str, Any] = {
+        "wage": given.get("wage"),
+        "income": given.get("income"),
+        "programs": mask,
+        "payer_source": payer_source or default_payer,
+        "sponsor_id": None,
+        "ecosystem": given.get("ecosystem"),
+        "channel": given.get("channel"),
+        "agent": given.get("agent"),
+        "transport": bool(given.get("transport")),
+        "contract_months": given.get("contract_months"),
+        "jht_amount": given.get("jht_amount"),
+    }
+    problems += _membership_problems(segment, fields)
+    problems += _plausible(
+        t.membership_version,
+        fields,
+        today=today,
+        dates={"valid_from": valid_from, "valid_to": valid_to},
+        amounts=MEMBERSHIP_AMOUNTS,
+    )
+    problems += field_problems(t.project, {"code": project_code}) + field_problems(t.employer, {"npp": npp})
+    if payer_source in d.SPONSOR_SOURCES and not given.get("sponsor_code"):
+        problems.append(FieldProblem("sponsor_code", f"a membership paid from {payer_source} needs its sponsor"))
+    if problems:
+        raise InvalidInput(problems)
+    return fields
+
+
 def enrol(
     session: Session,
     *,
@@ -858,45 +917,18 @@ def enrol(
     """Enrol a registered worker within ``scope`` in a segment (at an employer within ``scope``); returns the
     membership id. The request is checked before any record is looked up, and a worker or employer outside the
     scope answers as an absent one, so a refusal tells nothing about who is registered elsewhere."""
-    if segment not in c.SEGMENTS:
-        raise InvalidInput(_choice("segment", segment, c.SEGMENTS))
-    problems: list[FieldProblem] = []
-    if segment == "pu" and not npp:
-        problems.append(FieldProblem("npp", "a PU membership needs the employer's NPP"))
-    if segment == "jakon" and not project_code:
-        problems.append(FieldProblem("project_code", "a Jakon membership needs the project"))
-    try:
-        mask = c.program_mask("programs", programs)
-    except InvalidInput as exc:
-        problems += exc.problems
-        mask = 0
-    default_payer = "employer" if segment in ("pu", "jakon") else "self"
-    fields: dict[str, Any] = dict(
-        wage=wage,
-        income=income,
-        programs=mask,
-        payer_source=payer_source or default_payer,
-        sponsor_id=None,
-        ecosystem=ecosystem,
-        channel=channel,
-        agent=agent,
-        transport=transport,
-        contract_months=contract_months,
-        jht_amount=jht_amount,
-    )
-    problems += _membership_problems(segment, fields)
-    problems += _plausible(
-        t.membership_version,
-        fields,
+    fields = check_enrolment(
+        segment,
+        dict(
+            npp=npp, project_code=project_code, wage=wage, income=income, programs=programs,
+            payer_source=payer_source, sponsor_code=sponsor_code, ecosystem=ecosystem, channel=channel, agent=agent,
+            transport=transport, contract_months=contract_months, jht_amount=jht_amount,
+        ),
         today=recorded_at.date(),
-        dates={"valid_from": valid_from, "valid_to": valid_to},
-        amounts=MEMBERSHIP_AMOUNTS,
-    )
-    problems += field_problems(t.project, {"code": project_code}) + field_problems(t.employer, {"npp": npp})
-    if payer_source in d.SPONSOR_SOURCES and not sponsor_code:
-        problems.append(FieldProblem("sponsor_code", f"a membership paid from {payer_source} needs its sponsor"))
-    if problems:
-        raise InvalidInput(problems)
+        valid_from=valid_from,
+        valid_to=valid_to,
+    )  # fmt: skip
+    problems: list[FieldProblem] = []
     worker_id, _ = visible_worker(session, nik=nik, scope=scope, known_at=recorded_at)
     employer_id = visible_employer(session, npp=npp, scope=scope, known_at=recorded_at) if npp else None
     project_id = None

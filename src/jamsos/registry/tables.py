@@ -19,6 +19,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
 )
 
 from jamsos.infra.db import metadata
@@ -254,4 +255,23 @@ number_sequence = Table(
     metadata,
     Column("name", String(20), primary_key=True),
     Column("next_value", BigInteger, nullable=False),
+)
+
+# An enrolment a branch asks for a worker registered elsewhere: the worker's own branch decides (issue 14). The NIK
+# is kept as given, so a request for a NIK nobody has answers as one for a NIK registered elsewhere.
+transfer_request = Table(
+    "transfer_request",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("nik", String(16), nullable=False),
+    Column("npp", String(20), nullable=False),
+    Column("request", Text, nullable=False),  # the enrolment's fields, as JSON
+    Column("requested_by", String(60), nullable=False),
+    Column("requested_at", DateTime, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("decided_by", String(60)),
+    Column("decided_at", DateTime),
+    Column("membership_id", Integer, ForeignKey("membership.id")),
+    CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+    Index("ix_transfer_request_nik", "nik"),
 )

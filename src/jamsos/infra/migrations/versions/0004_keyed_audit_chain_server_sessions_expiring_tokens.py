@@ -1,5 +1,5 @@
 """keyed audit chain (entry MACs, a keyed head, a verification checkpoint), server-side web sessions, expiring and
-rotating API tokens
+rotating API tokens, transfer requests between branches
 
 Revision ID: 0004
 Revises: 0003
@@ -92,6 +92,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_session")),
     )
     op.create_index("ix_web_session_user", "web_session", ["user_id"], unique=False)
+    op.create_table(
+        "transfer_request",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("nik", sa.String(length=16), nullable=False),
+        sa.Column("npp", sa.String(length=20), nullable=False),
+        sa.Column("request", sa.Text(), nullable=False),
+        sa.Column("requested_by", sa.String(length=60), nullable=False),
+        sa.Column("requested_at", sa.DateTime(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("decided_by", sa.String(length=60), nullable=True),
+        sa.Column("decided_at", sa.DateTime(), nullable=True),
+        sa.Column("membership_id", sa.Integer(), nullable=True),
+        sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name=op.f("ck_transfer_request_status")),
+        sa.ForeignKeyConstraint(
+            ["membership_id"], ["membership.id"], name=op.f("fk_transfer_request_membership_id_membership")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_transfer_request")),
+    )
+    op.create_index("ix_transfer_request_nik", "transfer_request", ["nik"], unique=False)
     with op.batch_alter_table("api_token", schema=None) as batch_op:
         batch_op.add_column(sa.Column("expires_at", sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column("replaced_by", sa.Integer(), nullable=True))
@@ -116,6 +135,8 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("fk_api_token_replaced_by_api_token"), type_="foreignkey")
         batch_op.drop_column("replaced_by")
         batch_op.drop_column("expires_at")
+    op.drop_index("ix_transfer_request_nik", table_name="transfer_request")
+    op.drop_table("transfer_request")
     op.drop_index("ix_web_session_user", table_name="web_session")
     op.drop_table("web_session")
     op.drop_table("audit_checkpoint")
