@@ -84,7 +84,9 @@ def setup(url: str, workers: int) -> dict[str, Any]:
             auth.create_user(
                 s, username=name, password="bench-password", role="branch", branch="KC-TERNATE", created_at=at
             )
-            tokens.append(auth.create_token(s, username=name, name="bench", created_at=at))
+            # made now: the server checks a token's expiry against its own clock
+            made = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            tokens.append(auth.create_token(s, username=name, name="bench", created_at=made))
     engine.dispose()
     ternate = [row["nik"] for _, row in pop.workers.rows if row["nik"][:4] in ("8271", "8272", "8201")]
     npp = next(row["npp"] for _, row in pop.employers.rows if row["regency_code"] in ("8271", "8272", "8201"))
@@ -267,6 +269,8 @@ def main() -> None:
         for n, (name, clients, seconds, think) in enumerate(plan, start=1):
             with Sampler(server.pid) as rss:
                 runs[name] = wrk(base, clients, seconds, think, files, n)
+            if runs[name]["errors"] == runs[name]["requests"]:
+                raise SystemExit(f"every call of {name} failed: {runs[name]['statuses']}")
             memory[name] = rss.peak
             print(f"{name}: {runs[name]} (server peak RSS {rss.peak / 2**20:.0f} MiB)", flush=True)
         with Sampler(server.pid) as rss, Attackers(base, prepared["tokens"][0], prepared["npp"]) as attack:

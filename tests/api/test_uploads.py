@@ -7,18 +7,15 @@ from __future__ import annotations
 import inspect
 import io
 import socket
-import threading
-import time
 import tracemalloc
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from tests.conftest import Clock
+from tests.conftest import Clock, serving
 from tests.web.conftest import CLOCK
 
 from jamsos.api.app import create_app
@@ -129,17 +126,8 @@ def server(sqlite_template: Path, tmp_path: Path) -> Iterator[int]:
     db = tmp_path / "jamsos.db"
     db.write_bytes(sqlite_template.read_bytes())
     app = create_app(Settings(database_url=f"sqlite:///{db}", pseudonym_key="k"), clock=lambda: CLOCK)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield port
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def _send_headers_only(port: int, path: str, length: int, auth_header: str = "") -> str:

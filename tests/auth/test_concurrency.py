@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from jamsos.auth import service as auth
@@ -27,6 +24,7 @@ from jamsos.ledger import service as led
 from jamsos.registry.domain import EVERYTHING
 from jamsos.rules.tree import load_parameters
 from jamsos.web.app import create_app
+from tests.conftest import serving
 from tests.scenario import firm
 
 pytestmark = pytest.mark.integration
@@ -58,17 +56,8 @@ def served(pg_url: str) -> Iterator[Served]:
         database_url=db_url, secret_key="c", pseudonym_key="c", login_attempts_per_minute=10_000, login_max_failures=5
     )
     app = create_app(settings, clock=lambda: CLOCK, warm=False)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield Served(f"http://127.0.0.1:{port}", db_url, tokens, f.va)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield Served(url, db_url, tokens, f.va)
 
 
 def _together(n: int, call: Callable[[int], int]) -> list[int]:

@@ -6,22 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from jamsos.auth import service as auth
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
 from jamsos.web.app import create_app
-from tests.conftest import ROOT
+from tests.conftest import ROOT, serving
 from tests.scenario import Firm, firm
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,12 +54,6 @@ class Served:
     app: object
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, nation_template: Path) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("web")
@@ -84,18 +74,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, nati
         database_url=url, secret_key="web-tests", pseudonym_key="web-tests", login_attempts_per_minute=1000
     )
     app = create_app(settings, warehouse=warehouse, clock=lambda: CLOCK, warm=False)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web app did not start")
-        time.sleep(0.05)
-    yield Served(f"http://127.0.0.1:{port}", warehouse, url, f, app)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as served_url:
+        yield Served(served_url, warehouse, url, f, app)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from jamsos.auth import service as auth
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
 from jamsos.web.app import create_app
-from tests.conftest import Clock
+from tests.conftest import Clock, serving
 from tests.web.conftest import CLOCK, PASSWORD
 
 pytestmark = pytest.mark.web
@@ -197,34 +197,17 @@ def test_logout_ends_the_session_on_the_server_and_sessions_have_a_lifetime(site
 
 
 def test_a_forwarded_address_is_believed_only_from_a_configured_proxy(site: Site) -> None:
-    import socket
-    import threading
-    import time
-
     import httpx
-    import uvicorn
     from sqlalchemy import select
 
     from jamsos.auth import tables as at
     from jamsos.cli.ops import uvicorn_options
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    options = uvicorn_options(Settings())  # as jamsos serve runs it, with no proxy configured
-    server = uvicorn.Server(uvicorn.Config(site.app, host="127.0.0.1", port=port, log_level="warning", **options))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
-            token = _csrf(c.get("/masuk").text)
-            form = {"username": "kc", "password": "wrong", "csrf": token}
-            c.post("/masuk", data=form, headers={"X-Forwarded-For": "203.0.113.66"})
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    # served as jamsos serve runs it, with no proxy configured
+    with serving(site.app, **uvicorn_options(Settings())) as url, httpx.Client(base_url=url) as c:
+        token = _csrf(c.get("/masuk").text)
+        form = {"username": "kc", "password": "wrong", "csrf": token}
+        c.post("/masuk", data=form, headers={"X-Forwarded-For": "203.0.113.66"})
     engine = make_engine(site.db_url)
     with unit_of_work(engine) as s:
         sources = s.scalars(select(at.audit_log.c.source).where(at.audit_log.c.action == "login_failed")).all()

@@ -16,14 +16,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from jamsos.api import schemas as s
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.auth.sealer import audit_sealer
-from jamsos.edge.audit import REFUSALS, Auditor
+from jamsos.edge.audit import Auditor, refused_request
 from jamsos.edge.http import Guard, form_file, form_table, form_text, multipart_body, upload_form
 from jamsos.edge.masking import redact, redact_all
 from jamsos.infra.db import make_engine, unit_of_work
@@ -189,13 +188,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        actor = getattr(request.state, "actor", None)
-        if actor is not None and exc.code in REFUSALS:
-            route = request.scope.get("route")
-            attempted = f"{request.method} {getattr(route, 'path', request.url.path)}"
-            await run_in_threadpool(
-                auditor.refused, engine, actor=actor, attempted=attempted, source=_source(request), error=exc
-            )
+        await refused_request(request, auditor, engine, source=_source(request), error=exc)
         body: dict[str, Any] = {"code": exc.code, "message": str(exc)}
         if isinstance(exc, InvalidInput):
             body["message"] = f"{exc.total} problem(s); nothing was applied"

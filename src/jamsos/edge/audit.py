@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
@@ -94,3 +96,16 @@ class Auditor:
                     auth.seal(session, secret=self.audit_key)
         except Exception:  # the store may be the very thing that failed
             log.exception("could not record a refused attempt")
+
+
+async def refused_request(
+    request: Request, auditor: Auditor, engine: Engine, *, source: str, error: DomainError
+) -> None:
+    """The record of a request refused with ``error``, when an actor was known (the API's and the web app's error
+    handlers): what was attempted is the method and the route, written off the event loop."""
+    actor = getattr(request.state, "actor", None)
+    if actor is None or error.code not in REFUSALS:
+        return
+    route = request.scope.get("route")
+    attempted = f"{request.method} {getattr(route, 'path', request.url.path)}"
+    await run_in_threadpool(auditor.refused, engine, actor=actor, attempted=attempted, source=source, error=error)

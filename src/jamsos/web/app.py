@@ -15,7 +15,6 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,7 +23,7 @@ from jamsos.api.app import create_app as create_api
 from jamsos.auth import service as auth
 from jamsos.auth.domain import STAFF
 from jamsos.auth.sealer import audit_sealer
-from jamsos.edge.audit import REFUSALS, Auditor
+from jamsos.edge.audit import Auditor, refused_request
 from jamsos.edge.http import Guard
 from jamsos.infra.db import make_engine
 from jamsos.infra.migrate import require_current
@@ -95,18 +94,9 @@ def create_app(
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        actor = getattr(request.state, "actor", None)
-        if actor is not None and exc.code in REFUSALS:
-            route = request.scope.get("route")
-            attempted = f"{request.method} {getattr(route, 'path', request.url.path)}"
-            await run_in_threadpool(
-                app.state.auditor.refused,
-                app.state.engine,
-                actor=actor,
-                attempted=attempted,
-                source=security.source_of(request),
-                error=exc,
-            )
+        await refused_request(
+            request, app.state.auditor, app.state.engine, source=security.source_of(request), error=exc
+        )
         if exc.code == "not_authenticated":
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse("/masuk?" + urlencode({"next": target}), status_code=303)
