@@ -214,3 +214,35 @@ def test_a_forwarded_address_is_believed_only_from_a_configured_proxy(site: Site
     engine.dispose()
     assert sources == ["web:127.0.0.1"]  # not the address the client claimed
     assert uvicorn_options(Settings(trusted_proxies="10.0.0.5"))["forwarded_allow_ips"] == "10.0.0.5"
+
+
+def test_a_name_in_chart_data_cannot_end_its_script_element(
+    sqlite_template: Path, nation_template: Path, tmp_path: Path
+) -> None:
+    """Chart labels come from the data (a Kanwil's name in the office map): they were put into a <script>
+    element unescaped, so a name holding "</script>" could inject HTML."""
+    import pyarrow.parquet as pq
+
+    nation = Path(shutil.copytree(nation_template, tmp_path / "nation"))
+    offices = next((nation / "offices").glob("*.parquet"))
+    table = pq.read_table(offices)
+    evil = "Sulama</script><script>alert(1)</script>"
+    names = [
+        evil if k == "sulama" else n
+        for k, n in zip(table["kanwil_code"].to_pylist(), table["kanwil_name"].to_pylist(), strict=True)
+    ]
+    pq.write_table(table.set_column(table.schema.get_field_index("kanwil_name"), "kanwil_name", [names]), offices)
+    db = tmp_path / "jamsos.db"
+    shutil.copy(sqlite_template, db)
+    engine = make_engine(f"sqlite:///{db}")
+    with unit_of_work(engine) as s:
+        auth.create_user(s, username="pusat", password=PASSWORD, role="head_office", created_at=CLOCK)
+    engine.dispose()
+    app = create_app(Settings(database_url=f"sqlite:///{db}", secret_key="x", pseudonym_key="x"), warehouse=nation,
+                     clock=lambda: CLOCK, warm=False)  # fmt: skip
+    client = TestClient(app)
+    token = _csrf(client.get("/masuk").text)
+    client.post("/masuk", data={"username": "pusat", "password": PASSWORD, "csrf": token})
+    page = client.get("/wilayah").text
+    assert "<script>alert(1)</script>" not in page
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in page  # still there, as text for the chart
