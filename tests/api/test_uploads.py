@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import io
 import socket
+import time
 import tracemalloc
 import zipfile
 from collections.abc import Iterator
@@ -147,3 +148,22 @@ def test_an_unauthenticated_upload_is_refused_before_its_body_is_read(server: in
     assert answer.startswith("HTTP/1.1 401")
     answer = _send_headers_only(server, "/payments/imports", 210 * 2**20)  # past it: refused by its length
     assert answer.startswith("HTTP/1.1 413")
+
+
+def test_a_client_past_its_budget_waits_and_is_refused_while_others_go_on(api: tuple[TestClient, str]) -> None:
+    """A client looping as fast as it can (the junk-parameter flood of issue 14) is slowed to about a request a
+    second; a logged-in user keeps their own budget."""
+    from jamsos.edge.http import Budget
+
+    client, token = api
+    budget = Budget(per_user=50, per_address=5, pause=0.2)
+    guard = next(m for m in client.app.user_middleware if m.cls.__name__ == "Guard")  # type: ignore[attr-defined]
+    guard.kwargs["budget"] = budget
+    client.app.middleware_stack = client.app.build_middleware_stack()  # type: ignore[attr-defined]
+    anonymous = [client.get(f"/health?junk{i}=x").status_code for i in range(8)]
+    assert anonymous[:5] == [200] * 5 and set(anonymous[5:]) == {429}
+    t0 = time.monotonic()
+    assert client.get("/health?more=1").status_code == 429
+    assert time.monotonic() - t0 >= 0.2  # the refusal comes after a pause
+    user = [client.get("/whoami", headers={"Authorization": f"Bearer {token}"}).status_code for _ in range(10)]
+    assert set(user) == {200}

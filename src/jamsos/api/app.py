@@ -23,7 +23,7 @@ from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.auth.sealer import audit_sealer
 from jamsos.edge.audit import Auditor, refused_request
-from jamsos.edge.http import Guard, form_file, form_table, form_text, multipart_body, upload_form
+from jamsos.edge.http import Budget, Guard, form_file, form_table, form_text, multipart_body, upload_form
 from jamsos.edge.masking import redact, redact_all
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
@@ -184,7 +184,12 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     app.state.engine = engine
     app.state.now = now
     if guard:
-        app.add_middleware(Guard, upload_bytes=settings.max_upload_bytes, body_bytes=settings.max_body_bytes)
+        app.add_middleware(
+            Guard,
+            upload_bytes=settings.max_upload_bytes,
+            body_bytes=settings.max_body_bytes,
+            budget=Budget(per_user=settings.requests_per_user, per_address=settings.requests_per_address),
+        )
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:

@@ -428,10 +428,16 @@ def parse_head(text: str) -> tuple[int, str]:
 
 
 def _walk(session: Session, secret: bytes, *, after: int, prev: str, count: int) -> ChainCheck:
-    """The chain recomputed from position ``after`` (whose hash is ``prev``) to the head."""
+    """The chain recomputed from position ``after`` (whose hash is ``prev``) to the head. The head is read first,
+    and the entries up to it: a sealer moving the head meanwhile (another server process) is not a break."""
     a = t.audit_log
+    head = session.execute(
+        select(t.audit_head.c.last_hash, t.audit_head.c.last_seq, t.audit_head.c.head_mac).where(t.audit_head.c.id == 1)
+    ).first()
+    last = int(head[1]) if head is not None else 0
     keyed = False
-    for r in session.execute(select(a).where(a.c.seq > after).order_by(a.c.seq)).mappings():
+    entries = select(a).where(a.c.seq > after, a.c.seq <= last).order_by(a.c.seq)
+    for r in session.execute(entries).mappings():
         count += 1
         if r["prev_hash"] != prev:
             return ChainCheck(count, False, int(r["id"]), "does not link to the entry before it")
@@ -445,9 +451,6 @@ def _walk(session: Session, secret: bytes, *, after: int, prev: str, count: int)
                 return ChainCheck(count, False, int(r["id"]), "its content does not match its hash")
         prev = r["hash"]
         after = int(r["seq"])
-    head = session.execute(
-        select(t.audit_head.c.last_hash, t.audit_head.c.last_seq, t.audit_head.c.head_mac).where(t.audit_head.c.id == 1)
-    ).first()
     if head is None or head[0] != prev or int(head[1]) != after:
         return ChainCheck(count, False, None, "entries after the last one were removed, or the head was changed")
     if (head[2] is None and keyed) or (head[2] is not None and head[2] != d.head_mac(secret, after, prev)):
@@ -491,7 +494,8 @@ def checkpoint(session: Session, *, secret: bytes, at: dt.datetime) -> ChainChec
     after each round, so verifying never recomputes a long chain inside a request. A checkpoint whose MAC does not
     hold (moved by hand) is not trusted: the chain is then verified from its start."""
     cp = t.audit_checkpoint
-    row = session.execute(select(cp).where(cp.c.id == 1)).mappings().first()
+    # one checkpointer at a time (every server process runs one): the row is held to the caller's commit
+    row = session.execute(select(cp).where(cp.c.id == 1).with_for_update()).mappings().first()
     if row is not None and row["ok"] and row["mac"] == d.checkpoint_mac(secret, row["seq"], row["hash"], True):
         count = int(row["seq"])
         check = _walk(session, secret, after=int(row["seq"]), prev=str(row["hash"]), count=count)

@@ -3,9 +3,14 @@ NUL refused before any handler sees it, and multipart uploads read only after th
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 from typing import Any
 
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,25 +23,58 @@ class BodyTooLarge(Exception):
     pass
 
 
+class Budget:
+    """What one client may ask per ``window`` seconds: a logged-in user (their API token, or their web session)
+    ``per_user`` requests, anyone else ``per_address`` from one address. Over budget, the answer is a 429 given
+    after a pause, which holds the client's connection, not the server: a client looping as fast as it can then
+    asks about once a second. Static files are not counted. Kept in memory (the **limits** library), per process."""
+
+    def __init__(self, *, per_user: int, per_address: int, window: int = 10, pause: float = 1.0) -> None:
+        self.user = RateLimitItemPerSecond(per_user, window)
+        self.address = RateLimitItemPerSecond(per_address, window)
+        self.pause = pause
+        self._limiter = FixedWindowRateLimiter(MemoryStorage())
+
+    def allows(self, scope: Scope, headers: dict[bytes, bytes]) -> bool:
+        if scope["path"].startswith(("/static/", "/api/static/")):
+            return True
+        bearer = headers.get(b"authorization", b"")
+        session = scope.get("session") or {}
+        if bearer.lower().startswith(b"bearer "):
+            key, rate = "t:" + hashlib.sha256(bearer[7:].strip()).hexdigest()[:20], self.user
+        elif isinstance(session.get("sid"), str):
+            key, rate = "s:" + hashlib.sha256(session["sid"].encode()).hexdigest()[:20], self.user
+        else:
+            client = scope.get("client") or ("?", 0)
+            key, rate = "a:" + str(client[0]), self.address
+        return bool(self._limiter.hit(rate, key))
+
+
 class Guard:
     """An ASGI middleware in front of everything: a body larger than its limit is refused with 413 before it is
     read (by its Content-Length) or as soon as it grows past the limit (streamed, chunked bodies included), so
     no handler, form parser or temporary file ever holds more. Uploads (multipart) may be ``upload_bytes``
-    long, every other body ``body_bytes``. A NUL in the path or query string is refused with 400."""
+    long, every other body ``body_bytes``. A NUL in the path or query string is refused. A client past its
+    ``budget`` of requests waits, then gets a 429."""
 
-    def __init__(self, app: ASGIApp, *, upload_bytes: int, body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, upload_bytes: int, body_bytes: int, budget: Budget | None = None) -> None:
         self.app = app
         self.upload_bytes = upload_bytes
         self.body_bytes = body_bytes
+        self.budget = budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope.get("headers") or [])
+        if self.budget is not None and not self.budget.allows(scope, headers):
+            await asyncio.sleep(self.budget.pause)
+            await _answer(send, 429, "too_many_requests", "too many requests from this client; slow down", retry=1)
+            return
         if "\x00" in scope["path"] or has_nul(scope.get("query_string", b"")):
             await _answer(send, 422, "invalid_input", NUL)
             return
-        headers = dict(scope.get("headers") or [])
         multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
         limit = self.upload_bytes if multipart else self.body_bytes
         declared = headers.get(b"content-length")
@@ -105,15 +143,12 @@ def _too_large(limit: int) -> str:
     return f"the request is larger than {limit / 2**20:g} MiB; split the file or ask an administrator"
 
 
-async def _answer(send: Send, status: int, code: str, message: str) -> None:
+async def _answer(send: Send, status: int, code: str, message: str, retry: int | None = None) -> None:
     body = json.dumps({"code": code, "message": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if retry is not None:
+        headers.append((b"retry-after", str(retry).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

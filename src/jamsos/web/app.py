@@ -24,7 +24,7 @@ from jamsos.auth import service as auth
 from jamsos.auth.domain import STAFF
 from jamsos.auth.sealer import audit_sealer
 from jamsos.edge.audit import Auditor, refused_request
-from jamsos.edge.http import Guard
+from jamsos.edge.http import Budget, Guard
 from jamsos.infra.db import make_engine
 from jamsos.infra.migrate import require_current
 from jamsos.infra.settings import Settings
@@ -122,7 +122,12 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(admin.router)
     app.add_middleware(Language)
-    app.add_middleware(Guard, upload_bytes=settings.max_upload_bytes, body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        Guard,
+        upload_bytes=settings.max_upload_bytes,
+        body_bytes=settings.max_body_bytes,
+        budget=Budget(per_user=settings.requests_per_user, per_address=settings.requests_per_address),
+    )
     app.add_middleware(security.SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,

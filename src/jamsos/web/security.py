@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import threading
-import time
-from collections import deque
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -180,22 +180,16 @@ def uploads(files: tuple[str, ...], fields: tuple[str, ...] = ()) -> Any:
 
 
 class RateLimit:
-    """At most ``per_minute`` login attempts per client address in any 60 seconds (kept in memory)."""
+    """At most ``per_minute`` login attempts per client address in any 60 seconds (the **limits** library's
+    moving window, kept in memory)."""
 
     def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.rate = RateLimitItemPerMinute(per_minute)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def check(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] > 60:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                raise TooManyAttempts("too many login attempts from this address; wait a minute")
-            hits.append(now)
+        if not self._limiter.hit(self.rate, "login", key):
+            raise TooManyAttempts("too many login attempts from this address; wait a minute")
 
 
 def landing(p: authz.Principal) -> str:
