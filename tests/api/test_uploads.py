@@ -166,4 +166,8 @@ def test_a_client_past_its_budget_waits_and_is_refused_while_others_go_on(api: t
     assert client.get("/health?more=1").status_code == 429
     assert time.monotonic() - t0 >= 0.2  # the refusal comes after a pause
     user = [client.get("/whoami", headers={"Authorization": f"Bearer {token}"}).status_code for _ in range(10)]
-    assert set(user) == {200}
+    assert set(user) == {200}  # found valid on its first call, the token has a user's budget from then on
+    invented = [
+        client.get("/whoami", headers={"Authorization": f"Bearer jms_made_up_{i}"}).status_code for i in range(6)
+    ]
+    assert invented[:4] == [401] * 4 and invented[-1] == 429  # made-up tokens share one budget per address

@@ -80,6 +80,9 @@ def _actor(
     with unit_of_work(request.app.state.engine) as session:
         actor = auth.principal_for_token(session, credentials.credentials, at=request.app.state.now())
     request.state.actor = actor  # for the record of a refused attempt
+    budget = getattr(request.state, "budget", None)
+    if budget is not None:
+        budget.vouch("t", credentials.credentials)
     return actor
 
 

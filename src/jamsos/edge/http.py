@@ -8,6 +8,7 @@ import hashlib
 import json
 from typing import Any
 
+from cachetools import LRUCache
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
@@ -27,27 +28,43 @@ class Budget:
     """What one client may ask per ``window`` seconds: a logged-in user (their API token, or their web session)
     ``per_user`` requests, anyone else ``per_address`` from one address. Over budget, the answer is a 429 given
     after a pause, which holds the client's connection, not the server: a client looping as fast as it can then
-    asks about once a second. Static files are not counted. Kept in memory (the **limits** library), per process."""
+    asks about once a second. Static files are not counted. Kept in memory (the **limits** library), per process.
+
+    A credential counts as a user's only once it has been found valid (``vouch``, called by the API and the web app
+    when they authenticate it): until then credentials share one budget per address (apart from requests with none),
+    so inventing tokens or cookies buys nothing."""
 
     def __init__(self, *, per_user: int, per_address: int, window: int = 10, pause: float = 1.0) -> None:
         self.user = RateLimitItemPerSecond(per_user, window)
         self.address = RateLimitItemPerSecond(per_address, window)
         self.pause = pause
         self._limiter = FixedWindowRateLimiter(MemoryStorage())
+        self._vouched: LRUCache[str, bool] = LRUCache(maxsize=100_000)
+
+    @staticmethod
+    def _key(kind: str, secret: str | bytes) -> str:
+        raw = secret.encode() if isinstance(secret, str) else secret
+        return kind + ":" + hashlib.sha256(raw.strip()).hexdigest()[:24]
+
+    def vouch(self, kind: str, secret: str) -> None:
+        """``secret`` (an API token: ``t``; a web session: ``s``) was just found valid."""
+        self._vouched[self._key(kind, secret)] = True
 
     def allows(self, scope: Scope, headers: dict[bytes, bytes]) -> bool:
         if scope["path"].startswith(("/static/", "/api/static/")):
             return True
         bearer = headers.get(b"authorization", b"")
-        session = scope.get("session") or {}
+        sid = (scope.get("session") or {}).get("sid")
+        key = None
         if bearer.lower().startswith(b"bearer "):
-            key, rate = "t:" + hashlib.sha256(bearer[7:].strip()).hexdigest()[:20], self.user
-        elif isinstance(session.get("sid"), str):
-            key, rate = "s:" + hashlib.sha256(session["sid"].encode()).hexdigest()[:20], self.user
-        else:
-            client = scope.get("client") or ("?", 0)
-            key, rate = "a:" + str(client[0]), self.address
-        return bool(self._limiter.hit(rate, key))
+            key = self._key("t", bearer[7:])
+        elif isinstance(sid, str):
+            key = self._key("s", sid)
+        if key is not None and key in self._vouched:
+            return bool(self._limiter.hit(self.user, key))
+        client = str((scope.get("client") or ("?", 0))[0])
+        # credentials not yet found valid, and requests without any, each share a budget per address
+        return bool(self._limiter.hit(self.address, ("u:" if key else "a:") + client))
 
 
 class Guard:
@@ -68,6 +85,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        scope.setdefault("state", {})["budget"] = self.budget  # for the authentication to vouch for a credential
         if self.budget is not None and not self.budget.allows(scope, headers):
             await asyncio.sleep(self.budget.pause)
             await _answer(send, 429, "too_many_requests", "too many requests from this client; slow down", retry=1)

@@ -146,6 +146,9 @@ def principal(request: Request) -> authz.Principal:
         request.session.clear()
         raise
     request.state.actor = who  # for the record of a refused attempt
+    budget = getattr(request.state, "budget", None)
+    if budget is not None:
+        budget.vouch("s", token)
     return who
 
 
