@@ -94,18 +94,17 @@ def setup(url: str, workers: int) -> dict[str, Any]:
 
 
 def _rss(pid: int) -> int:
-    """Resident memory of a process and its children (the server's workers), in bytes."""
+    """Resident memory of a process and all its descendants (the server's workers and their upload jobs)."""
     total = 0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    for p in pids + [int(c) for c in children]:
+    todo = [pid]
+    while todo:
+        p = todo.pop()
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             pass
     return total

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import Clock
@@ -29,8 +31,8 @@ def tokens(db_url: str, clock: Clock) -> dict[str, str]:
 
 
 @pytest.fixture
-def client(db_url: str, clock: Clock, tokens: dict[str, str]) -> TestClient:
-    c = TestClient(create_app(Settings(database_url=db_url), clock=clock))
+def client(db_url: str, clock: Clock, tokens: dict[str, str], tmp_path: Path) -> TestClient:
+    c = TestClient(create_app(Settings(database_url=db_url, export_root=tmp_path / "exports"), clock=clock))
     c.headers["Authorization"] = f"Bearer {tokens['ani']}"
     return c
 
@@ -126,5 +128,6 @@ def test_reference_upload_and_export(client: TestClient, tmp_path) -> None:  # t
     assert client.post("/reference", files=[("files", ("evil.csv", b"x\n"))]).status_code == 422
     ok = client.post("/reference")
     assert ok.status_code == 201 and ok.json()["kanwil"] == 11
-    out = client.post("/warehouse/exports", json={"out": str(tmp_path / "wh")})
+    out = client.post("/warehouse/exports", json={"out": "wh"})  # a folder under the export root
     assert out.status_code == 201 and out.json()["written"]["offices"] > 400
+    assert (tmp_path / "exports" / "wh" / "offices").is_dir()

@@ -171,3 +171,39 @@ def test_a_client_past_its_budget_waits_and_is_refused_while_others_go_on(api: t
         client.get("/whoami", headers={"Authorization": f"Bearer jms_made_up_{i}"}).status_code for i in range(6)
     ]
     assert invented[:4] == [401] * 4 and invented[-1] == 429  # made-up tokens share one budget per address
+
+
+def test_a_big_upload_is_applied_in_the_low_priority_worker_process(db_url: str, clock: Clock) -> None:
+    """Above ``isolate_upload_bytes`` a file is checked and applied by the same services in a worker process of
+    lower priority, with its audit entry in the same transaction; its refusals come back as in the request."""
+    from sqlalchemy import select
+    from tests.scenario import firm
+
+    from jamsos.auth import tables as at
+
+    engine = make_engine(db_url)
+    with unit_of_work(engine) as s:
+        f = firm(s, clock(), wages=[5_000_000, 4_000_000])
+        auth.create_user(
+            s, username="kc", password="a-long-password", role="branch", branch="KC-TERNATE", created_at=clock()
+        )
+        token = auth.create_token(s, username="kc", name="t", created_at=clock())
+    engine.dispose()
+    settings = Settings(database_url=db_url, pseudonym_key="k", audit_key="k", isolate_upload_bytes=0)
+    client = TestClient(create_app(settings, clock=clock))
+    headers = {"Authorization": f"Bearer {token}"}
+    good = "nik,wage\n" + "".join(f"{n},{5_100_000}\n" for n in f.workers)
+    r = client.post(
+        "/declarations", data={"npp": f.npp, "period": "2024-12"}, files={"file": ("u.csv", good)}, headers=headers
+    )
+    assert r.status_code == 201 and r.json()["rows"] == 2, r.text
+    bad = "nik,wage\n" + "".join(f"{n},lots\n" for n in f.workers)
+    r = client.post(
+        "/declarations", data={"npp": f.npp, "period": "2024-12"}, files={"file": ("u.csv", bad)}, headers=headers
+    )
+    assert r.status_code == 422 and {p["field"] for p in r.json()["problems"]} == {"wage"} and r.json()["total"] == 2
+    engine = make_engine(db_url)
+    with unit_of_work(engine) as s:
+        actions = s.scalars(select(at.audit_log.c.action).where(at.audit_log.c.actor == "kc")).all()
+    engine.dispose()
+    assert actions.count("declare_wages") == 1  # recorded by the worker, with the change

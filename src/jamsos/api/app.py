@@ -22,6 +22,7 @@ from jamsos.api import schemas as s
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.auth.sealer import audit_sealer
+from jamsos.edge import jobs
 from jamsos.edge.audit import Auditor, refused_request
 from jamsos.edge.http import Budget, Guard, form_file, form_table, form_text, multipart_body, upload_form
 from jamsos.edge.masking import redact, redact_all
@@ -153,6 +154,13 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     pseudonym_key = settings.secret("pseudonym_key")
     audit_key = settings.secret("audit_key")
     auditor = Auditor(pseudonym_key, audit_key, now)
+
+    def job(request: Request, actor: authz.Principal, path: Path, filename: str) -> jobs.Upload:
+        """What the worker process needs to apply an upload as this request would."""
+        return jobs.Upload(
+            settings.effective_database_url, settings.rules_dir, pseudonym_key, audit_key, actor, _source(request),
+            now(), path, filename,
+        )  # fmt: skip
 
     def audit(
         db: Session,
@@ -498,6 +506,10 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         db: Db,
     ) -> dict[str, Any]:
         npp, period = form_text(form, "npp"), form_text(form, "period")
+        upload = form_file(form, "file")
+        if upload is not None and jobs.worker_for(upload, isolate_bytes=settings.isolate_upload_bytes):
+            _period(period)
+            return jobs.apply_in_worker(jobs.declare, upload, lambda p, n: job(request, actor, p, n), npp, period)
         table = form_table(form, "file", "declaration.csv")
         result = ledger.declare_wages(
             db,
@@ -562,6 +574,9 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         form: Annotated[FormData, uploads(("file",))],
         db: Db,
     ) -> dict[str, Any]:
+        upload = form_file(form, "file")
+        if upload is not None and jobs.worker_for(upload, isolate_bytes=settings.isolate_upload_bytes):
+            return jobs.apply_in_worker(jobs.payments, upload, lambda p, n: job(request, actor, p, n))
         table = form_table(form, "file", "payments.csv")
         result = ledger.import_payments(
             db, scope=actor.scope, table=table, tree=tree, recorded_at=now(), recorded_by=actor.username

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     audit_key: SecretStr | None = None  # keys the audit chain; kept outside the database
     max_upload_bytes: int = 50 * 2**20  # a request carrying a file (multipart): larger ones answer 413
     max_body_bytes: int = 2**20  # any other request body (JSON, a form)
+    isolate_upload_bytes: int = 4 * 2**20  # a larger upload is applied in a low-priority worker process
     requests_per_user: int = 1000  # requests one logged-in user (token or session) may make in 10 s
     requests_per_address: int = 100  # requests anyone not logged in may make from one address in 10 s
     login_max_failures: int = 5

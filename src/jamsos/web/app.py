@@ -23,6 +23,7 @@ from jamsos.api.app import create_app as create_api
 from jamsos.auth import service as auth
 from jamsos.auth.domain import STAFF
 from jamsos.auth.sealer import audit_sealer
+from jamsos.edge import jobs
 from jamsos.edge.audit import Auditor, refused_request
 from jamsos.edge.http import Budget, Guard
 from jamsos.infra.db import make_engine
@@ -84,6 +85,11 @@ def create_app(
     app.state.pseudonym_key = settings.secret("pseudonym_key")
     app.state.audit_key = settings.secret("audit_key")
     app.state.auditor = Auditor(app.state.pseudonym_key, app.state.audit_key, app.state.now)
+    app.state.isolate_bytes = settings.isolate_upload_bytes
+    app.state.upload_job = lambda who, source, path, filename: jobs.Upload(
+        settings.effective_database_url, settings.rules_dir, app.state.pseudonym_key, app.state.audit_key, who,
+        source, app.state.now(), path, filename,
+    )  # fmt: skip
     app.state.login_limit = security.RateLimit(settings.login_attempts_per_minute)
     app.state.session_policy = auth.SessionPolicy(
         dt.timedelta(hours=settings.session_hours), dt.timedelta(minutes=settings.session_idle_minutes)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from jamsos.auth import domain as authz
-from jamsos.edge.http import form_table
+from jamsos.edge import jobs
+from jamsos.edge.http import form_file, form_table
 from jamsos.edge.masking import redact, redact_all, redact_hits
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
@@ -48,6 +49,19 @@ def _audit(
 def _now(request: Request) -> dt.datetime:
     clock = request.app.state.clock
     return clock() if clock is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def big(request: Request, form: FormData) -> bool:
+    """An uploaded file big enough to be applied in the low-priority worker process (``edge.jobs``)."""
+    upload = form_file(form, "file")
+    return upload is not None and jobs.worker_for(upload, isolate_bytes=request.app.state.isolate_bytes)
+
+
+def in_worker(request: Request, who: authz.Principal, form: FormData, fn: Any, *args: Any) -> dict[str, Any]:
+    upload = form_file(form, "file")
+    assert upload is not None
+    make = request.app.state.upload_job
+    return jobs.apply_in_worker(fn, upload, lambda path, name: make(who, source_of(request), path, name), *args)
 
 
 class Problems(list[dict[str, Any]]):
@@ -293,6 +307,9 @@ def declare(
     values = {"npp": npp, "period": period}
     try:
         month = _month(period)
+        if big(request, form):
+            done = in_worker(request, who, form, jobs.declare, npp.strip(), str(month))
+            return _form_page(request, "ops_declare.html", values=values, result=done)
         table = form_table(form, "file", "upah.csv")
         with db.begin_nested():
             result = ledger.declare_wages(
@@ -416,6 +433,9 @@ def payments(
     db: Db,
 ) -> Response:
     try:
+        if big(request, form):
+            done = in_worker(request, who, form, jobs.payments)
+            return _form_page(request, "ops_payments.html", values={}, result=done)
         table = form_table(form, "file", "bank.csv")
         with db.begin_nested():
             result = ledger.import_payments(
