@@ -64,14 +64,14 @@ def in_worker(request: Request, who: authz.Principal, form: FormData, fn: Any, *
     return jobs.apply_in_worker(fn, upload, lambda path, name: make(who, source_of(request), path, name), *args)
 
 
-class Problems(list[dict[str, Any]]):
+class ShownProblems(list[dict[str, Any]]):
     """The problems shown (the first ``kernel.errors.MAX_PROBLEMS``) and how many there were."""
 
     total: int = 0
 
 
-def _problems(exc: DomainError) -> Problems:
-    out = Problems()
+def _problems(exc: DomainError) -> ShownProblems:
+    out = ShownProblems()
     if isinstance(exc, InvalidInput):
         out.extend(
             {"row": p.row, "field": p.field, "message": p.message, "value": None if p.value is None else str(p.value)}
