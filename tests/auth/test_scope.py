@@ -180,3 +180,34 @@ def test_a_worker_from_another_branch_joins_through_a_transfer_that_branch_appro
     assert world.client.post(f"/transfers/{rid}/reject", headers=home).status_code == 409  # decided once
     seen = world.client.get(f"/workers/{world.wb}", headers=ternate)  # now an employee of a Ternate employer
     assert seen.status_code == 200 and world.a_npp in {m["npp"] for m in seen.json()["memberships"]}
+
+
+def test_the_command_line_asks_for_and_decides_a_transfer(
+    world: World,  # noqa: F811
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(world.db_url)
+    with unit_of_work(engine) as s:
+        auth.create_user(
+            s, username="medan", password="a-long-password", role="branch", branch="KC-1271", created_at=clock()
+        )
+    engine.dispose()
+    monkeypatch.setenv("JAMSOS_DATABASE_URL", world.db_url)
+    monkeypatch.setenv("JAMSOS_PSEUDONYM_KEY", KEY)
+    monkeypatch.setenv("JAMSOS_DATA_DIR", str(tmp_path))
+    try:
+        monkeypatch.setenv("JAMSOS_USER", "branch")  # Ternate asks
+        settings.cache_clear()
+        asked = json.loads(
+            run_cli("member", "transfer", world.wb, "--npp", world.a_npp, "--wage", "5000000", "--from", "2024-03-01")
+        )
+        run_cli("member", "decide", str(asked["request_id"]), "--approve", code=6)  # not Ternate's to decide
+        monkeypatch.setenv("JAMSOS_USER", "medan")  # the worker's own branch decides
+        settings.cache_clear()
+        assert [r["id"] for r in json.loads(run_cli("member", "transfers"))] == [asked["request_id"]]
+        decided = json.loads(run_cli("member", "decide", str(asked["request_id"]), "--approve"))
+        assert decided["status"] == "approved" and decided["membership_id"]
+    finally:
+        settings.cache_clear()
