@@ -21,7 +21,7 @@ from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.migrate import SchemaOutdated, upgrade
 from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import InvalidInput
-from jamsos.ledger.service import same_person
+from jamsos.kernel.names import same_person
 from jamsos.web.app import create_app as create_web
 
 pytestmark = pytest.mark.integration

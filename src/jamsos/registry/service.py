@@ -23,7 +23,6 @@ from jamsos.infra.bulk import temporary_keys
 from jamsos.infra.db import field_problems
 from jamsos.kernel import limits
 from jamsos.kernel.errors import FieldProblem, Forbidden, InvalidInput, NotFound
-from jamsos.kernel.names import same_person
 from jamsos.kernel.period import Period
 from jamsos.registry import domain as d
 from jamsos.registry import tables as t
@@ -580,11 +579,6 @@ def visible_membership(session: Session, *, membership_id: int, scope: d.Scope, 
     """A membership within ``scope``; absent and out of scope answer the same ``NotFound``."""
     if not membership_in_scope(session, membership_id=membership_id, scope=scope, known_at=known_at):
         raise NotFound(f"no membership {membership_id}", membership_id=membership_id)
-
-
-def same_name(a: str, b: str) -> bool:
-    """Two user names as four eyes compares them (``kernel.names``)."""
-    return same_person(a, b)
 
 
 def worker_visible(session: Session, *, nik: str, scope: d.Scope, known_at: dt.datetime) -> bool:

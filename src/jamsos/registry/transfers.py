@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from jamsos.kernel.errors import FieldProblem, Forbidden, InvalidInput, NotFound
+from jamsos.kernel.names import same_person
 from jamsos.registry import domain as d
 from jamsos.registry import service as svc
 from jamsos.registry import tables as t
@@ -97,7 +98,7 @@ def decide(
     row = session.execute(select(tr).where(tr.c.id == request_id)).mappings().first()
     if row is None or not svc.worker_visible(session, nik=row["nik"], scope=scope, known_at=decided_at):
         raise NotFound(f"no transfer request {request_id}", request_id=request_id)
-    if svc.same_name(row["requested_by"], decided_by):
+    if same_person(row["requested_by"], decided_by):
         raise Forbidden("the branch that asked cannot decide its own request", request_id=request_id)
     done = session.execute(
         update(tr)

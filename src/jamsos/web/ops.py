@@ -367,20 +367,28 @@ def start_run(request: Request, db: Db, who: Who, period: Annotated[str, Form()]
     return RedirectResponse(link(request, f"/ops/tagihan/{run.to_json()['run_id']}"), status_code=303)
 
 
-@router.get("/tagihan/{run_id}")
-def run_detail(request: Request, run_id: int, db: Db, who: Who) -> Response:
-    who.allow("billing_read")
+def _run_page(request: Request, db: Session, who: authz.Principal, run_id: int, problems: ShownProblems) -> Page:
+    """A billing run with its exception list (within the user's scope, masked for their role), and the problems of
+    a decision that was refused."""
     lang = request.state.lang
     report = ledger.run_report(db, run_id=run_id, scope=who.scope, known_at=_now(request))
     exceptions = redact_all("exception", report.pop("exception_list"), who)
-    _audit(db, request, who, "read_billing_run", "billing_run", key=str(run_id))
     table = Table(
         "pengecualian",
         t(lang, "exceptions"),
         [Column("code"), Column("message"), Column("nik"), Column("npp"), Column("membership_id")],
         exceptions,
     )
-    return page_response(request, Page("ops", "ops_run.html", tables=[table], extra={"run": report, "problems": []}))
+    tables = [table, _problem_table(lang, problems)] if problems else [table]
+    return Page("ops", "ops_run.html", tables=tables, extra={"run": report, "problems": problems})
+
+
+@router.get("/tagihan/{run_id}")
+def run_detail(request: Request, run_id: int, db: Db, who: Who) -> Response:
+    who.allow("billing_read")
+    page = _run_page(request, db, who, run_id, ShownProblems())
+    _audit(db, request, who, "read_billing_run", "billing_run", key=str(run_id))
+    return page_response(request, page)
 
 
 @router.post("/tagihan/{run_id}/{decision}", dependencies=[Csrf])
@@ -402,17 +410,7 @@ def decide(request: Request, run_id: int, decision: str, db: Db, who: Who) -> Re
             else:
                 raise InvalidInput([FieldProblem("decision", "must be setujui or tolak", value=decision)])
     except DomainError as exc:
-        lang = request.state.lang
-        report = ledger.run_report(db, run_id=run_id, scope=who.scope, known_at=_now(request))
-        exceptions = redact_all("exception", report.pop("exception_list"), who)
-        table = Table("pengecualian", t(lang, "exceptions"), [Column("code"), Column("message")], exceptions)
-        problems = _problems(exc)
-        page = Page(
-            "ops",
-            "ops_run.html",
-            tables=[table, _problem_table(lang, problems)],
-            extra={"run": report, "problems": problems},
-        )
+        page = _run_page(request, db, who, run_id, _problems(exc))
         return TEMPLATES.TemplateResponse(request, "ops_run.html", context(request, page), status_code=409)
     action = "approve_billing_run" if decision == "setujui" else "reject_billing_run"
     _audit(db, request, who, action, "billing_run", key=str(run_id))
