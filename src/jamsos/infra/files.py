@@ -33,6 +33,9 @@ class TableFile:
             raise InvalidInput([FieldProblem(c, "column missing from the header", row=1) for c in missing])
 
 
+NUL = "a NUL character is not accepted"
+
+
 def read_table(data: bytes, name: str) -> TableFile:
     """Parse CSV (UTF-8, comma or semicolon) or XLSX bytes. Header names are lower-cased and trimmed."""
     digest = hashlib.sha256(data).hexdigest()
@@ -59,6 +62,8 @@ def read_table(data: bytes, name: str) -> TableFile:
     if len(rows[0]) > MAX_COLUMNS:
         raise InvalidInput([FieldProblem("header", f"has {len(rows[0])} columns; at most {MAX_COLUMNS}", row=1)])
     header = tuple(h.strip().lower() for h in rows[0])
+    if any("\x00" in h for h in header):
+        raise InvalidInput([FieldProblem("header", NUL, row=1)])
     if len(set(header)) != len(header):
         raise InvalidInput([FieldProblem("header", "a column name appears twice", row=1, value=",".join(header))])
     out: list[tuple[int, dict[str, str]]] = []
@@ -71,6 +76,11 @@ def read_table(data: bytes, name: str) -> TableFile:
             bad += 1
             if len(problems) < MAX_PROBLEMS:
                 problems.append(FieldProblem("row", f"has {len(values)} values for {len(header)} columns", row=number))
+            continue
+        nul = [header[i] for i, v in enumerate(values) if "\x00" in v]
+        if nul:  # no code, name or amount has one, and PostgreSQL refuses it in text: say where it is
+            bad += 1
+            problems.extend(FieldProblem(c, NUL, row=number) for c in nul[: max(0, MAX_PROBLEMS - len(problems))])
             continue
         out.append((number, {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}))
     if problems:
