@@ -147,7 +147,10 @@ def test_registry_declaration_and_bank_files(session: Session, case: tuple[str, 
 def test_a_nul_in_a_cell_is_named_by_row_and_column_before_any_lookup(session: Session) -> None:
     """Found by the fuzz test on PostgreSQL: a NUL in a bank file's VA number reached the database (Python's csv
     reader accepts NUL since 3.11). Every table file now refuses it where it is, on every engine."""
-    data = b"reference,va_number,amount,paid_on,channel\nR1,8800000001,1000,2024-12-02,bank\nR2,\x00,1000,2024-12-02,bank\n"
+    data = (
+        b"reference,va_number,amount,paid_on,channel\n"
+        b"R1,8800000001,1000,2024-12-02,bank\nR2,\x00,1000,2024-12-02,bank\n"
+    )
     with pytest.raises(InvalidInput) as caught:
         ledger.import_payments(
             session, scope=EVERYTHING, table=read_table(data, "bank.csv"), tree=TREE, recorded_at=AT, recorded_by="t"
