@@ -30,7 +30,7 @@ bills_st = st.lists(
 payments_st = st.lists(st.tuples(st.integers(0, 2), st.integers(-40, 200), st.integers(1, 3_000_000)), max_size=12)
 
 
-def fixed_fine(b: ld.OpenBill, amount: int, paid_on: dt.date) -> tuple[int, int]:
+def fixed_fine(b: ld.BillBalance, amount: int, paid_on: dt.date) -> tuple[int, int]:
     months = max(1, (paid_on - b.due_date).days // 30)
     return amount * 2 * months // 100, months
 
@@ -38,7 +38,7 @@ def fixed_fine(b: ld.OpenBill, amount: int, paid_on: dt.date) -> tuple[int, int]
 @given(bills_st, payments_st)
 def test_allocation_neither_creates_nor_destroys_money(bills: list, payments: list) -> None:  # type: ignore[type-arg]
     open_bills = [
-        ld.OpenBill(i, acct, period, "pu", D0 + dt.timedelta(days=30 * period), fines, due)
+        ld.BillBalance(i, acct, period, "pu", D0 + dt.timedelta(days=30 * period), fines, due)
         for i, (acct, period, due, fines) in enumerate(bills)
     ]
     open_pays = [

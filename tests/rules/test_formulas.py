@@ -11,7 +11,7 @@ from jamsos.kernel.errors import InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.rules import codes as c
 from jamsos.rules.calculator import Membership, calculate
-from jamsos.rules.formulas import MembershipBatch, compute_lines
+from jamsos.rules.formulas import MembershipBatch, compute, compute_lines
 from jamsos.rules.tree import ParameterTree
 
 PERIODS = st.builds(Period.from_ordinal, st.integers(Period(2015, 7).ordinal, Period(2027, 12).ordinal))
@@ -130,6 +130,30 @@ def test_batch_errors_name_every_bad_row_and_field(tree: ParameterTree) -> None:
     found = {(p.row, p.field) for p in info.value.problems}
     assert (2, "wage") in found and (3, "programs") in found and (4, "wage") in found
     assert not any(p.row == 1 for p in info.value.problems)
+
+
+def test_rejected_rows_make_no_lines_and_the_others_are_computed(tree: ParameterTree) -> None:
+    """Problems are values (issue 15): the billing run no longer retries until no row is rejected. A PMI whose
+    optional JHT is out of range is rejected after its JKK+JKM package line was made: that line goes too."""
+    may = Period(2024, 5)
+    rows = [
+        pu(may, 5_000_000),
+        Membership("pmi", may, contract_months=24, programs=("jkk", "jkm", "jht"), jht_amount=40_000),
+        pu(may, 6_000_000),
+        Membership("pmi", may, contract_months=24, programs=("jkk", "jkm", "jht"), jht_amount=100_000),
+    ]
+    batches = [m.to_batch() for m in rows]
+    batch = MembershipBatch(
+        **{name: np.concatenate([getattr(b, name) for b in batches]) for name in MembershipBatch.__dataclass_fields__}
+    )
+    batch.wage[0] = -3  # row 1 breaks a validation, row 2 the PMI JHT range found while computing
+    done = compute(batch, tree)
+    assert done.rejected.tolist() == [True, True, False, False]
+    assert {(p.row, p.field) for p in done.problems} == {(1, "wage"), (2, "jht_amount")}
+    assert done.reason(0).startswith("wage: ") and done.reason(1).startswith("jht_amount: ")
+    assert set(done.lines.row.tolist()) == {2, 3}
+    totals = done.lines.row_totals(4)
+    assert totals[2] == calculate(rows[2], tree).total and totals[3] == calculate(rows[3], tree).total
 
 
 def test_unverified_parameters_show_on_their_lines(tree: ParameterTree) -> None:

@@ -74,8 +74,10 @@ def diff_lines(
 
 
 @dataclass
-class OpenBill:
-    """A bill with what is owed and paid so far (derived from lines, fines and allocations)."""
+class BillBalance:
+    """A bill's balance: what it asks and what was paid so far (derived from lines, fines and allocations).
+
+    The one place the arithmetic of a bill lives: owed, overpaid and outstanding are read from here."""
 
     id: int
     account_id: int
@@ -90,7 +92,25 @@ class OpenBill:
 
     @property
     def outstanding(self) -> int:
-        return self.contribution_due - self.contribution_paid + self.fine_due - self.fine_paid
+        """Contribution and fines still to pay (negative when the contribution was overpaid)."""
+        return self.contribution_open + self.fine_open
+
+    @property
+    def contribution_open(self) -> int:
+        return self.contribution_due - self.contribution_paid
+
+    @property
+    def fine_open(self) -> int:
+        return self.fine_due - self.fine_paid
+
+    @property
+    def owed(self) -> int:
+        """What the account owes on this bill; an overpaid contribution is not owed (it is ``overpaid``)."""
+        return max(self.contribution_open, 0) + self.fine_open
+
+    @property
+    def overpaid(self) -> int:
+        return max(-self.contribution_open, 0)
 
 
 @dataclass
@@ -125,17 +145,17 @@ class AllocationResult:
     fines: list[FineCharge] = field(default_factory=list)
 
 
-FineRule = Callable[[OpenBill, int, dt.date], tuple[int, int]]
+FineRule = Callable[[BillBalance, int, dt.date], tuple[int, int]]
 
 
-def allocate(bills: Iterable[OpenBill], payments: Iterable[OpenPayment], fine_for: FineRule) -> AllocationResult:
+def allocate(bills: Iterable[BillBalance], payments: Iterable[OpenPayment], fine_for: FineRule) -> AllocationResult:
     """Allocate each account's unallocated money to its oldest open bill first.
 
     Within a bill the contribution is settled first; settling it after the due date charges the
     late-payment fine on the amount settled late (``fine_for`` returns (amount, months late)),
     which the same money then pays if it can. Money left over stays on the payment as credit.
     """
-    by_account: dict[int, list[OpenBill]] = {}
+    by_account: dict[int, list[BillBalance]] = {}
     for b in bills:
         by_account.setdefault(b.account_id, []).append(b)
     for lst in by_account.values():

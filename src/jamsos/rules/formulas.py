@@ -228,13 +228,41 @@ class BillLines:
         return out
 
 
-def compute_lines(batch: MembershipBatch, tree: ParameterTree) -> BillLines:
-    """Bill lines for every membership in ``batch`` under the rules in force in each row's period.
+@dataclass
+class Computation:
+    """Bill lines for the good rows of a batch, and the problems of the rejected ones (which make no lines).
 
-    Raises InvalidInput naming every bad row and field, and ParameterMissing naming the
-    parameter and month when a rule has no value for a period.
+    ``rejected`` marks every row with a problem; ``problems`` lists the first of them (bounded), and
+    ``reason(row)`` gives a rejected row's first problem as ``"field: message"``."""
+
+    lines: BillLines
+    problems: list[FieldProblem]
+    rejected: B
+    _first: npt.NDArray[np.int32]
+    _kinds: list[tuple[str, str]]
+
+    def reason(self, row: int) -> str:
+        fld, message = self._kinds[int(self._first[row])]
+        return f"{fld}: {message}"
+
+
+def compute(batch: MembershipBatch, tree: ParameterTree) -> Computation:
+    """Bill lines for every membership in ``batch`` under the rules in force in each row's period; a row that
+    breaks a rule is rejected with its problem and makes no line (the others are computed all the same).
+
+    Raises ParameterMissing naming the parameter and month when a rule has no value for a period (a fault of
+    the parameter tree, not of a row).
     """
     return _Engine(batch, tree).run()
+
+
+def compute_lines(batch: MembershipBatch, tree: ParameterTree) -> BillLines:
+    """Bill lines for a batch that must be good as a whole: InvalidInput naming every bad row and field
+    otherwise (the calculator and the checks); ParameterMissing as in ``compute``."""
+    done = compute(batch, tree)
+    if done.problems:
+        raise InvalidInput(done.problems)
+    return done.lines
 
 
 class _Engine:
@@ -252,6 +280,8 @@ class _Engine:
         else:
             self.pmin, self.pidx, self.nper = 0, np.zeros(0, np.int32), 0
         self.problems: list[FieldProblem] = []
+        self.first = np.full(self.n, -1, dtype=np.int32)  # per row: index of its first problem in ``kinds``
+        self.kinds: list[tuple[str, str]] = []
         self._pcache: dict[int, tuple[Any, Any]] = {}
 
     # ---- parameters as per-period lookup tables --------------------------------------------
@@ -350,11 +380,20 @@ class _Engine:
             for col, value in zip(cols, part, strict=True):
                 col[start : start + k] = value
             start += k
+        if self.n and (self.first >= 0).any():  # a rejected row makes no line, even one computed before its problem
+            keep = self.first[cols[0]] < 0
+            cols = [col[keep] for col in cols]
         row, program, payer, kind, amount, rate, basis, cite = cols
         return BillLines(row, program, payer, kind, amount, rate, basis, cite, citations=self.citations)  # type: ignore[arg-type]
 
     def problem(self, mask: Any, fld: str, message: str, values: Any = None) -> None:
         bad = np.flatnonzero(mask)
+        if not bad.size:
+            return
+        fresh = bad[self.first[bad] < 0]
+        if fresh.size:
+            self.first[fresh] = len(self.kinds)
+            self.kinds.append((fld, message))
         for r in bad[:_MAX_LISTED]:
             shown = None if values is None else values[r].item()
             self.problems.append(FieldProblem(fld, message, row=int(r) + 1, value=shown))
@@ -365,19 +404,17 @@ class _Engine:
         return apply_rate(basis, rate)  # type: ignore[no-any-return]
 
     # ---- pipeline ----------------------------------------------------------------------------
-    def run(self) -> BillLines:
+    def run(self) -> Computation:
         if self.n:
             self._validate()
             self._check_rounding()
             mask = self._effective_programs()
-            if self.problems:
-                raise InvalidInput(self.problems)
-            seg = self.b.segment
-            self._pu(np.flatnonzero(seg == c.PU), mask)
-            self._bpu(np.flatnonzero(seg == c.BPU), mask)
-            self._jakon(np.flatnonzero(seg == c.JAKON))
-            self._pmi(np.flatnonzero(seg == c.PMI), mask)
-        return self._build()
+            seg, good = self.b.segment, self.first < 0
+            self._pu(np.flatnonzero(good & (seg == c.PU)), mask)
+            self._bpu(np.flatnonzero(good & (seg == c.BPU)), mask)
+            self._jakon(np.flatnonzero(good & (seg == c.JAKON)))
+            self._pmi(np.flatnonzero(good & (seg == c.PMI)), mask)
+        return Computation(self._build(), self.problems, self.first >= 0, self.first, self.kinds)
 
     def _validate(self) -> None:
         b, seg = self.b, self.b.segment
@@ -713,9 +750,7 @@ class _Engine:
             self.problem(
                 bad, "jht_amount", "optional PMI JHT must be within the allowed monthly range", self.b.jht_amount
             )
-            if self.problems:
-                raise InvalidInput(self.problems)
-            self.add(r, c.JHT, payer[sel], c.CONTRIBUTION, amount, NO_RATE, NO_BASIS, cite)
+            self.add(r, c.JHT, payer[sel], c.CONTRIBUTION, amount, NO_RATE, NO_BASIS, cite)  # dropped if rejected
 
     # ---- reliefs -----------------------------------------------------------------------------
     def _jkk_jkm_reliefs(self, rows: Any, segment: int, payer: Any, jkk: I64, jkm: I64) -> None:
