@@ -115,3 +115,12 @@ def test_the_warehouse_holds_pseudonymous_keys_never_a_nik_name_or_kpj(
 def _organisation(file: Path, root: Path) -> bool:
     """Employers, sponsors, projects and offices are organisations: their names are not personal data."""
     return file.relative_to(root).parts[0] in ("employers", "sponsors", "projects", "offices")
+
+
+def test_each_context_names_every_fact_it_offers() -> None:
+    """The exporter reads facts by name through each context's ``fact_chunk`` (data, not a query to run)."""
+    from jamsos.ledger import facts as ledger_facts
+    from jamsos.registry import facts as registry_facts
+
+    assert registry_facts.FACTS == tuple(registry_facts._fact_queries())
+    assert ledger_facts.FACTS == tuple(ledger_facts._fact_queries())

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from jamsos.infra.bulk import append_partition, bulk_insert, fetch_arrow
+from jamsos.infra.bulk import append_partition, bulk_insert
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.ledger import domain as ld
@@ -61,7 +61,7 @@ class RunSummary:
 
 def _billable(session: Session, period: Period, known_at: dt.datetime) -> pa.Table:
     """Memberships to bill in ``period`` (PU, BPU monthly; PMI once, upfront), with declared wages applied."""
-    members = fetch_arrow(session, registry.memberships_in_force(period, known_at))
+    members = registry.memberships_in_force(session, month=period, known_at=known_at)
     if members.num_rows == 0:
         return members
     members = members.filter(pc.not_equal(members["segment"], "jakon"))

@@ -19,7 +19,7 @@ from jamsos.rules import codes as c
 
 
 # ---- warehouse facts -------------------------------------------------------------------------
-def fact_queries() -> dict[str, tuple[Any, Any]]:
+def _fact_queries() -> dict[str, tuple[Any, Any]]:
     """Warehouse facts of the ledger: name → (id column for the watermark, select)."""
     p, a, f, b = lt.payment, lt.allocation, lt.fine, lt.bill
     return {
@@ -130,3 +130,13 @@ def month_contributions(
         int(r.membership_id): (max(int(r.net), 0), paid_on.get(int(r.bill_id)) if r.bill_id is not None else None)
         for r in nets
     }
+
+
+FACTS: tuple[str, ...] = ("bills", "payments", "allocations", "fines")
+
+
+def fact_chunk(session: Session, *, name: str, after: int, limit: int) -> pa.Table:
+    """Up to ``limit`` rows of the ledger fact ``name`` (one of ``FACTS``) whose id is above ``after``, in id
+    order: the exporter's watermark."""
+    id_col, query = _fact_queries()[name]
+    return fetch_arrow(session, query.where(id_col > after).order_by(id_col).limit(limit))

@@ -12,7 +12,7 @@ from jamsos.ledger.balances import account_balance, arrears, statement
 from jamsos.ledger.billing import EXCEPTION_TEXT, UPFRONT, RunSummary, run_billing
 from jamsos.ledger.decisions import approve_run, list_runs, reject_run, run_report, same_person_possible
 from jamsos.ledger.declarations import DeclarationResult, declare_wages
-from jamsos.ledger.facts import approved_runs, bills_for_period, fact_queries, month_contributions, run_lines
+from jamsos.ledger.facts import FACTS, approved_runs, bills_for_period, fact_chunk, month_contributions, run_lines
 from jamsos.ledger.payments import (
     PAYMENT_COLUMNS,
     REVERSAL_PREFIX,
@@ -26,6 +26,7 @@ from jamsos.ledger.status import active_counts, active_status, paid_cutoff
 
 __all__ = [
     "EXCEPTION_TEXT",
+    "FACTS",
     "PAYMENT_COLUMNS",
     "REVERSAL_PREFIX",
     "UPFRONT",
@@ -41,7 +42,7 @@ __all__ = [
     "arrears",
     "bills_for_period",
     "declare_wages",
-    "fact_queries",
+    "fact_chunk",
     "import_payments",
     "list_runs",
     "month_contributions",

@@ -11,7 +11,6 @@ import pyarrow.compute as pc
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jamsos.infra.bulk import fetch_arrow
 from jamsos.kernel.period import Period
 from jamsos.ledger import tables as lt
 from jamsos.ledger.repository import approved_run_ids, in_accounts
@@ -72,7 +71,7 @@ def active_status(
             due, paid = balances.get(int(r.bill_id), (0, 0))
             if paid < due:
                 subject_unpaid.add(int(r.subject))
-    members = fetch_arrow(session, registry.memberships_in_force(period, known_at))
+    members = registry.memberships_in_force(session, month=period, known_at=known_at)
     if members.num_rows == 0:
         return _status_table([], [], [], [], [])
     mids = members["membership_id"].to_pylist()

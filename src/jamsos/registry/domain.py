@@ -1,4 +1,5 @@
-"""Registry rules without storage: NIK checks, KPJ/NPP/virtual-account numbers, name keys, duplicates."""
+"""Registry rules without storage: NIK checks, KPJ/NPP/virtual-account numbers, name keys, duplicates, and the
+checks of an employer's and a membership's fields (made before any lookup)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
 from stdnum.id import nik as stdnum_nik
 
+from jamsos.kernel import limits
 from jamsos.kernel.errors import FieldProblem
+from jamsos.rules import codes as c
 
 SEXES = ("M", "F")
 LEGAL_FORMS = ("pt", "cv", "firma", "koperasi", "yayasan", "perorangan", "bumn", "bumd", "instansi", "lainnya")
-EXIT_REASONS = ("resignation", "dismissal", "death", "end_of_project", "end_of_placement")
-ECOSYSTEMS = ("desa", "pasar", "e_commerce", "ukm", "pekerja_rentan")
-SPONSOR_SOURCES = ("apbd", "apbdes", "csr", "donor")
 
 
 def nik_problems(
@@ -147,3 +148,71 @@ class Scope:
 
 
 EVERYTHING = Scope()
+
+
+# ---- field checks made before any lookup -------------------------------------------------------
+def choice_problems(field: str, value: Any, choices: tuple[str, ...], *, optional: bool = False) -> list[FieldProblem]:
+    """A problem when ``value`` is not one of ``choices`` (None is fine when ``optional``)."""
+    if (optional and value is None) or value in choices:
+        return []
+    return [FieldProblem(field, f"expected one of {', '.join(choices)}", value=value)]
+
+
+MEMBERSHIP_AMOUNTS = {
+    "wage": limits.MAX_MONTHLY_AMOUNT,
+    "income": limits.MAX_MONTHLY_AMOUNT,
+    "jht_amount": limits.MAX_MONTHLY_AMOUNT,
+    "contract_months": limits.MAX_CONTRACT_MONTHS,
+}
+
+
+def employer_problems(fields: dict[str, Any]) -> list[FieldProblem]:
+    problems = []
+    if not str(fields.get("name") or "").strip():
+        problems.append(FieldProblem("name", "must not be empty"))
+    problems += choice_problems("legal_form", fields.get("legal_form"), LEGAL_FORMS)
+    problems += choice_problems("size_class", fields.get("size_class"), c.EMPLOYER_SIZES)
+    problems += choice_problems("risk_class", fields.get("risk_class"), c.RISK_CLASSES, optional=True)
+    for eco in fields.get("ecosystems") or ():
+        problems += choice_problems("ecosystems", eco, c.ECOSYSTEMS)
+    return problems
+
+
+# ---- memberships -----------------------------------------------------------------------------
+MEMBERSHIP_FIELDS = (
+    "wage",
+    "income",
+    "programs",
+    "payer_source",
+    "sponsor_id",
+    "ecosystem",
+    "channel",
+    "agent",
+    "transport",
+    "contract_months",
+    "jht_amount",
+)
+
+
+def membership_problems(segment: str, fields: dict[str, Any]) -> list[FieldProblem]:
+    source = fields["payer_source"]
+    problems = choice_problems("payer_source", source, c.PAYER_SOURCES)
+    for name in ("wage", "income", "contract_months", "jht_amount"):
+        value = fields.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            problems.append(FieldProblem(name, "must be a whole number, not negative", value=value))
+    if segment == "pu":
+        if not fields.get("wage"):
+            problems.append(FieldProblem("wage", "a PU membership needs the monthly wage"))
+        if source != "employer":
+            problems.append(
+                FieldProblem("payer_source", "PU contributions are paid through the employer", value=source)
+            )
+    elif segment == "bpu":
+        if not fields.get("income"):
+            problems.append(FieldProblem("income", "a BPU membership needs the declared monthly income"))
+        if source == "employer":
+            problems.append(FieldProblem("payer_source", "a BPU participant has no employer", value=source))
+    elif segment == "pmi" and not fields.get("contract_months"):
+        problems.append(FieldProblem("contract_months", "a PMI membership needs the placement contract length"))
+    return problems + choice_problems("ecosystem", fields.get("ecosystem"), c.ECOSYSTEMS, optional=True)

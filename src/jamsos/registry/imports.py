@@ -116,7 +116,7 @@ def import_employers(
         if r["regency_code"] not in branches:
             problems.append(FieldProblem("regency_code", "unknown regency", row=number, value=r["regency_code"]))
         for eco in r["ecosystems"]:
-            if eco not in d.ECOSYSTEMS:
+            if eco not in c.ECOSYSTEMS:
                 problems.append(FieldProblem("ecosystems", "unknown ecosystem", row=number, value=eco))
         npp = r["npp"]
         if npp is not None and (npp in existing or npp in seen):
@@ -260,7 +260,7 @@ def import_memberships(
             "programs": (lambda s: [p for p in s.replace(";", ",").split(",") if p], False),
             "payer_source": (_choice(c.PAYER_SOURCES, optional=True), False),
             "sponsor_code": (lambda s: s or None, False),
-            "ecosystem": (_choice(d.ECOSYSTEMS, optional=True), False),
+            "ecosystem": (_choice(c.ECOSYSTEMS, optional=True), False),
             "channel": (lambda s: s or None, False),
             "agent": (lambda s: s or None, False),
             "transport": (_flag, False),
@@ -301,7 +301,7 @@ def import_memberships(
             else:
                 sponsor_id, source = found[0], source or found[1]
         source = source or ("employer" if r["segment"] in ("pu", "jakon") else "self")
-        if source in d.SPONSOR_SOURCES and sponsor_id is None:
+        if source in c.SPONSOR_SOURCES and sponsor_id is None:
             here.append(FieldProblem("sponsor_code", f"a membership paid from {source} needs its sponsor", row=number))
         try:
             mask = c.program_mask("programs", r["programs"])
@@ -315,7 +315,7 @@ def import_memberships(
         fields |= {"programs": mask, "payer_source": source, "sponsor_id": sponsor_id}
         here += [
             FieldProblem(p.field, p.message, row=number, value=p.value)
-            for p in svc._membership_problems(r["segment"], fields)
+            for p in d.membership_problems(r["segment"], fields)
         ]
         problems += here
         if not here:

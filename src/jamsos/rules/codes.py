@@ -18,6 +18,12 @@ BIT = {code: 1 << i for i, code in enumerate(PROGRAMS)}
 RISK_CLASSES: tuple[str, ...] = ("sangat_rendah", "rendah", "sedang", "tinggi", "sangat_tinggi")
 EMPLOYER_SIZES: tuple[str, ...] = ("mikro", "kecil", "menengah", "besar")
 
+# The outreach ecosystems a membership was acquired through (none for most); the agency's steering splits.
+ECOSYSTEMS: tuple[str, ...] = ("desa", "pasar", "e_commerce", "ukm", "pekerja_rentan")
+
+# Why a membership ended.
+EXIT_REASONS: tuple[str, ...] = ("resignation", "dismissal", "death", "end_of_project", "end_of_placement")
+
 # Who pays a line. A BPU or PMI paying for themselves is the "worker".
 PAYERS: tuple[str, ...] = ("employer", "worker", "government", "third_party")
 EMPLOYER, WORKER, GOVERNMENT, THIRD_PARTY = range(4)
@@ -26,6 +32,8 @@ EMPLOYER, WORKER, GOVERNMENT, THIRD_PARTY = range(4)
 PAYER_SOURCES: tuple[str, ...] = ("self", "employer", "apbn", "apbd", "apbdes", "csr", "donor")
 SOURCE_PAYER: tuple[int, ...] = (WORKER, EMPLOYER, GOVERNMENT, THIRD_PARTY, THIRD_PARTY, THIRD_PARTY, THIRD_PARTY)
 SOURCE_SELF, SOURCE_EMPLOYER = 0, 1
+# The sources that are a sponsor (a local budget, a village fund, CSR, a donor): a membership they pay names it.
+SPONSOR_SOURCES: tuple[str, ...] = ("apbd", "apbdes", "csr", "donor")
 
 LINE_KINDS: tuple[str, ...] = ("contribution", "recomposition_out", "recomposition_in", "relief", "deferral")
 CONTRIBUTION, RECOMPOSITION_OUT, RECOMPOSITION_IN, RELIEF, DEFERRAL = range(5)

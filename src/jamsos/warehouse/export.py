@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
-from jamsos.infra.bulk import fetch_arrow
 from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
 from jamsos.kernel.pseudonym import key_id, person_keys
@@ -80,8 +80,11 @@ class ExportResult:
         return {"directory": self.directory, "written": self.written}
 
 
-def _queries() -> dict[str, tuple[Any, Any]]:
-    return registry.fact_queries() | ledger.fact_queries()
+def _facts() -> dict[str, Any]:
+    """Fact name → the function that reads a chunk of it (after a watermark id, at most a limit of rows)."""
+    return {name: partial(registry.fact_chunk, name=name) for name in registry.FACTS} | {
+        name: partial(ledger.fact_chunk, name=name) for name in ledger.FACTS
+    }
 
 
 def _load_state(directory: Path, key: bytes) -> dict[str, Any]:
@@ -148,11 +151,11 @@ def export(
     state = _load_state(out, pseudonym_key)
     people = Pseudonyms(session, pseudonym_key)
     written: dict[str, int] = {}
-    for name, (id_col, query) in _queries().items():
+    for name, chunk_of in _facts().items():
         mark = int(state["watermarks"].get(name, 0))
         total = 0
         while True:
-            chunk = fetch_arrow(session, query.where(id_col > mark).order_by(id_col).limit(batch))
+            chunk = chunk_of(session, after=mark, limit=batch)
             if chunk.num_rows == 0:
                 break
             first = chunk.column(0)[0].as_py()
@@ -180,7 +183,7 @@ def _export_lines(session: Session, out: Path, state: dict[str, Any], people: Ps
         lines = ledger.run_lines(session, run_id)
         if lines.num_rows:
             if members is None:
-                members = fetch_arrow(session, registry.membership_segments())
+                members = registry.membership_segments(session)
             lines = lines.join(members, keys="membership_id", join_type="left outer").sort_by("line_id")
             seg = lines.schema.get_field_index("segment")
             lines = lines.set_column(seg, "segment", pc.fill_null(lines["segment"], "jakon"))
@@ -218,7 +221,7 @@ def _label(lines: pa.Table) -> pa.Table:
 
 
 def _export_offices(session: Session, out: Path) -> int:
-    offices = fetch_arrow(session, registry.offices_query())
+    offices = registry.offices(session)
     _write(offices, out / "offices" / "offices.parquet")
     return int(offices.num_rows)
 
@@ -249,7 +252,7 @@ def _export_steering(
             linked = link(table, {side: tables.get(ordinal - back) for side, back in SIDES.items()})
             _write(linked, out / "contribution_months" / f"period={Period.from_ordinal(ordinal)}" / "ops.parquet")
             written["contribution_months"] += table.num_rows
-    regs = fetch_arrow(session, registry.registrations_query(known_at)).to_pylist()
+    regs = registry.registrations(session, known_at=known_at).to_pylist()
     for r, key in zip(regs, people.of([r["person_id"] for r in regs]), strict=True):
         r["person_id"] = key
         r["registered"] = _month_text(r["registered"])
@@ -273,7 +276,7 @@ def _person_months(
 ) -> list[dict[str, Any]]:
     status = ledger.active_status(session, period=month, tree=tree, known_at=known_at).to_pylist()
     attrs = {
-        r["membership_id"]: r for r in fetch_arrow(session, registry.steering_attributes(month, known_at)).to_pylist()
+        r["membership_id"]: r for r in registry.steering_attributes(session, month=month, known_at=known_at).to_pylist()
     }
     money = ledger.month_contributions(session, period=month, known_at=known_at)
     per_person: dict[int, list[dict[str, Any]]] = {}
