@@ -10,9 +10,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jamsos.coverage.kpi import COUNTS, OFFICE_DIMS, PROGRAMS
+from jamsos.coverage.kpi import COUNTS, OFFICE_DIMS
 from jamsos.kernel.period import Period
 from jamsos.registry.reference import default_offices
+from jamsos.rules.codes import BIT as PROGRAMS
 from jamsos.warehouse.links import LINK_COLUMNS, SIDES, link
 from jamsos.warehouse.schema import STEERING
 
@@ -69,7 +70,7 @@ def snapshot(
     regions: list[dict[str, Any]],
     period: Period,
     by: tuple[str, ...],
-    base: int = 3,
+    base: int = PROGRAMS["jkk"] | PROGRAMS["jkm"],
 ) -> list[dict[str, Any]]:
     t, prev, ago = str(period), str(period + -1), str(period + -12)
     rows = [r for r in months if (r["programs"] & base) == base]

@@ -112,10 +112,13 @@ def populations(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, A
     return months, registrations, regions
 
 
+BASE = kpi.base_mask(("jkk", "jkm"))  # the base programs of coverage.base_programs
+
+
 def engine_snapshot(con: Any, engine: str, directory: Path, by: tuple[str, ...]) -> list[dict[str, Any]]:
     w = open_warehouse(con, directory, engine)
     expr = kpi.snapshot(
-        w["contribution_months"], w["registrations"], w["offices"], w["regions"], kpi.Snapshot(PERIOD, by)
+        w["contribution_months"], w["registrations"], w["offices"], w["regions"], kpi.Snapshot(PERIOD, by, BASE)
     )
     return [{ref.RENAME.get(k, k): v for k, v in r.items()} for r in to_rows(expr)]
 

@@ -122,5 +122,5 @@ def test_each_context_names_every_fact_it_offers() -> None:
     from jamsos.ledger import facts as ledger_facts
     from jamsos.registry import facts as registry_facts
 
-    assert registry_facts.FACTS == tuple(registry_facts._fact_queries())
-    assert ledger_facts.FACTS == tuple(ledger_facts._fact_queries())
+    assert tuple(registry_facts._fact_queries()) == registry_facts.FACTS
+    assert tuple(ledger_facts._fact_queries()) == ledger_facts.FACTS

@@ -21,6 +21,7 @@ from jamsos.infra.settings import load_settings
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.rules import benefits, deadlines
+from jamsos.rules import codes as c
 from jamsos.rules.calculator import Bill, Membership, calculate, parse_programs
 from jamsos.rules.check import check_tree
 from jamsos.rules.tree import Parameter, ParameterTree, load_parameters
@@ -292,7 +293,7 @@ DEMO_CASES: list[tuple[str, Membership]] = [
             f"Pekerja PU, risiko {rc.replace('_', ' ')}, upah Rp8.000.000, perusahaan besar",
             Membership("pu", Period(2024, 5), wage=8_000_000, risk_class=rc, employer_size="besar"),
         )
-        for rc in ("sangat_rendah", "rendah", "sedang", "tinggi", "sangat_tinggi")
+        for rc in c.RISK_CLASSES
     ],
     (
         "Pekerja PU usaha mikro, upah Rp2.500.000",

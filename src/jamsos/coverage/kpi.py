@@ -19,6 +19,7 @@ import ibis.expr.types as ir
 
 from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
+from jamsos.rules import codes as c
 
 DIMENSIONS = ("kanwil", "branch", "province", "regency", "segment", "ecosystem", "channel", "payer_source")
 OFFICE_DIMS = {
@@ -27,7 +28,6 @@ OFFICE_DIMS = {
     "province": ("province_code", "province_name"),
     "regency": ("regency_code", "regency_name"),
 }
-PROGRAMS = {"jkk": 1, "jkm": 2, "jht": 4, "jp": 8, "jkp": 16}
 
 COUNTS = (
     "active",
@@ -38,7 +38,7 @@ COUNTS = (
     "reactivated",
     "new",
     "registered",
-    *(f"active_{p}" for p in PROGRAMS),
+    *(f"active_{p}" for p in c.BIT),
     "employers_active",
     "employers_new",
     "workers_existing_employers_delta",
@@ -64,8 +64,8 @@ class Snapshot:
     """A KPI snapshot request: the month, the grouping and the base-program mask."""
 
     period: Period
-    by: tuple[str, ...] = ()
-    base_mask: int = PROGRAMS["jkk"] | PROGRAMS["jkm"]
+    by: tuple[str, ...]
+    base_mask: int  # the programs a month must have paid to count (``coverage.base_programs``, see base_mask)
 
 
 def check_dimensions(by: Sequence[str]) -> tuple[str, ...]:
@@ -78,7 +78,7 @@ def check_dimensions(by: Sequence[str]) -> tuple[str, ...]:
 def base_mask(programs: Sequence[str]) -> int:
     mask = 0
     for p in programs:
-        mask |= PROGRAMS[p.lower()]
+        mask |= c.BIT[p.lower()]
     return mask
 
 
@@ -143,9 +143,9 @@ def snapshot(
     before = _month(contribution_months, t + -1, base)
     ago = _month(contribution_months, t + -12, base)
     # flows from the month's back-links (docs/warehouse.md): no join of person keys
-    jht = PROGRAMS["jht"]
-    popcount = sum(_bit(now.programs, b).cast("int64") for b in PROGRAMS.values())
-    popcount_ago = sum(_bit(ago.programs, b).cast("int64") for b in PROGRAMS.values())
+    jht = c.BIT["jht"]
+    popcount = sum(_bit(now.programs, b).cast("int64") for b in c.BIT.values())
+    popcount_ago = sum(_bit(ago.programs, b).cast("int64") for b in c.BIT.values())
     is_pu, is_bpu = now.segment == "pu", now.segment == "bpu"
     prev_programs = now.prev_programs.fill_null(0)
     had = (prev_programs & base) == base
@@ -167,7 +167,7 @@ def snapshot(
             pu_wage_count=is_pu.cast("int64").sum(),
             programs_sum=popcount.sum(),
             amount=now.amount.sum(),
-            **{f"active_{p}": _bit(now.programs, bit).cast("int64").sum() for p, bit in PROGRAMS.items()},
+            **{f"active_{p}": _bit(now.programs, bit).cast("int64").sum() for p, bit in c.BIT.items()},
         ),
         _agg(before, keys, active_prev=before.count(), lapsed=before.count()),
         _agg(stayed, keys, lapsed=-stayed.count()),
@@ -289,7 +289,7 @@ def series(
     first: Period,
     last: Period,
     by: Sequence[str] = (),
-    base: int = 3,
+    base: int,
 ) -> ir.Table:
     """Active participants per month from ``first`` to ``last`` (inclusive), per group."""
     by = check_dimensions(by)
@@ -334,7 +334,7 @@ def employed(regions: ir.Table, period: Period) -> ir.Table:
     return chosen.select("province_code", "employed", employed_period="period").order_by("province_code")
 
 
-def program_series(contribution_months: ir.Table, *, first: Period, last: Period, base: int = 3) -> ir.Table:
+def program_series(contribution_months: ir.Table, *, first: Period, last: Period, base: int) -> ir.Table:
     """Per month, the active participants by segment and program, and the PU wage sum — what a fund
     projection needs to compute contributions from the warehouse."""
     cm = contribution_months.filter(
@@ -353,10 +353,10 @@ def program_series(contribution_months: ir.Table, *, first: Period, last: Period
             bpu=count(bpu),
             jakon=count(cm.segment == "jakon"),
             pmi=count(cm.segment == "pmi"),
-            jht_pu=count(pu & _bit(cm.programs, PROGRAMS["jht"])),
-            jht_bpu=count(bpu & _bit(cm.programs, PROGRAMS["jht"])),
-            jp=count(_bit(cm.programs, PROGRAMS["jp"])),
-            jkp=count(_bit(cm.programs, PROGRAMS["jkp"])),
+            jht_pu=count(pu & _bit(cm.programs, c.BIT["jht"])),
+            jht_bpu=count(bpu & _bit(cm.programs, c.BIT["jht"])),
+            jp=count(_bit(cm.programs, c.BIT["jp"])),
+            jkp=count(_bit(cm.programs, c.BIT["jkp"])),
             pu_wage_sum=pu.ifelse(cm.wage, 0).sum(),
         )
         .order_by("period")
@@ -378,7 +378,7 @@ def funnel(
     first: Period,
     last: Period,
     by: Sequence[str] = (),
-    base: int = 3,
+    base: int,
     horizon: int = 12,
 ) -> ir.Table:
     """Cohorts of persons registered for the first time from ``first`` to ``last``: how many registered,
@@ -416,7 +416,7 @@ def pds_employers(
     *,
     period: Period,
     min_workers: int,
-    base: int = 3,
+    base: int,
     limit: int = 50,
 ) -> ir.Table:
     """Employers with at least ``min_workers`` active PU workers in ``period`` of whom some lack JHT or JP
@@ -426,8 +426,8 @@ def pds_employers(
     rows = rows.filter(rows.employer_id.notnull())
     per = rows.group_by(["employer_id", "regency_code"]).aggregate(
         workers=rows.count(),
-        with_jht=_bit(rows.programs, PROGRAMS["jht"]).cast("int64").sum(),
-        with_jp=_bit(rows.programs, PROGRAMS["jp"]).cast("int64").sum(),
+        with_jht=_bit(rows.programs, c.BIT["jht"]).cast("int64").sum(),
+        with_jp=_bit(rows.programs, c.BIT["jp"]).cast("int64").sum(),
         wage_sum=rows.wage.sum(),
     )
     per = per.group_by("employer_id").aggregate(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jamsos.i18n.numbers import amount_words, number, percent_words
+from jamsos.rules import codes as c
 
 SEGMENT_NAMES = {
     "id": {
@@ -117,7 +118,7 @@ def year_report(fig: YearFigures, lang: str = "id") -> list[str]:
         "employers": number(n["employers_active"], lang, 0),
     }
     out = [words["headline"].format(**values)]
-    parts = ", ".join(f"{seg_names[s]} {a(seg[s])}" for s in ("pu", "bpu", "jakon", "pmi") if seg.get(s))
+    parts = ", ".join(f"{seg_names[s]} {a(seg[s])}" for s in c.SEGMENTS if seg.get(s))
     out.append(words["segments"].format(parts=parts, **values))
     out.append(words["retention"].format(**values))
     out.append(words["intensity"].format(**values))

@@ -27,6 +27,7 @@ from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
 from jamsos.planning.forecast import forecast, published_active
 from jamsos.rules import benefits
+from jamsos.rules import codes as c
 from jamsos.rules.tree import ParameterTree
 
 FUNDS = ("jht", "jp", "jkk", "jkm", "jkp", "badan")
@@ -386,7 +387,7 @@ def project(
     wage_base = s.number("wages.pu_mean_idr", minimum=1)
     sigma = s.number("wages.pu_sigma")
     wage_growth = s.number("wages.growth_per_year", minimum=-0.5)
-    mix = s.numbers("wages.jkk_risk_class_mix", ("sangat_rendah", "rendah", "sedang", "tinggi", "sangat_tinggi"))
+    mix = s.numbers("wages.jkk_risk_class_mix", c.RISK_CLASSES)
     if abs(sum(mix.values()) - 1) > 1e-6:
         raise ScenarioInvalid(f"scenario {s.name!r}: wages.jkk_risk_class_mix must add up to 1")
     jakon = s.numbers("wages.jakon_per_worker_month_idr", ("jkk", "jkm"))

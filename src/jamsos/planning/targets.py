@@ -21,10 +21,9 @@ import yaml
 from jamsos.infra.files import read_path
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
+from jamsos.rules import codes as c
 
 LEVELS = ("national", "kanwil", "branch")
-SEGMENTS = ("pu", "bpu", "jakon", "pmi")
-ECOSYSTEMS = ("desa", "pasar", "e_commerce", "ukm", "pekerja_rentan")
 COLUMNS = ("period", "level", "office", "segment", "ecosystem", "value", "source")
 STORE = "targets.csv"
 
@@ -90,14 +89,14 @@ def parse_targets(
                     FieldProblem("office", f"no {level} with this code in the office map", row=number, value=office)
                 )
         segment, ecosystem = cell["segment"].lower(), cell["ecosystem"].lower()
-        if segment and segment not in SEGMENTS:
+        if segment and segment not in c.SEGMENTS:
             problems.append(
-                FieldProblem("segment", f"must be empty or one of {', '.join(SEGMENTS)}", row=number, value=segment)
+                FieldProblem("segment", f"must be empty or one of {', '.join(c.SEGMENTS)}", row=number, value=segment)
             )
-        if ecosystem and ecosystem not in ECOSYSTEMS:
+        if ecosystem and ecosystem not in c.ECOSYSTEMS:
             problems.append(
                 FieldProblem(
-                    "ecosystem", f"must be empty or one of {', '.join(ECOSYSTEMS)}", row=number, value=ecosystem
+                    "ecosystem", f"must be empty or one of {', '.join(c.ECOSYSTEMS)}", row=number, value=ecosystem
                 )
             )
         value = _value(cell["value"], number, problems)
@@ -478,19 +477,19 @@ def decompose(
         raise DomainError(f"cannot decompose to {to!r}; choose province, kanwil or branch")
     if not cells:
         raise TargetMissing("the warehouse holds no active participants to decompose a target over")
-    national_actual = sum(c.active for c in cells)
+    national_actual = sum(cell.active for cell in cells)
     gap = national_target - national_actual
     by_province: dict[str, list[Cell]] = {}
-    for c in cells:
-        by_province.setdefault(c.province, []).append(c)
+    for cell in cells:
+        by_province.setdefault(cell.province, []).append(cell)
     provinces = [
         ProvinceWeight(
             code,
             group[0].province_name,
             int(employed.get(code, 0)),
-            sum(c.active for c in group),
-            sum(c.active_year_ago for c in group),
-            sum(c.new for c in group),
+            sum(cell.active for cell in group),
+            sum(cell.active_year_ago for cell in group),
+            sum(cell.new for cell in group),
         )
         for code, group in sorted(by_province.items())
     ]
@@ -506,16 +505,16 @@ def decompose(
         shares.extend(zip(group, largest_remainder(province_share[code], inner), strict=True))
     unit = (to, f"{to}_name")
     acc: dict[tuple[str, str], dict[str, Any]] = {}
-    for c, share in shares:
-        key: tuple[str, str] = (getattr(c, unit[0]), c.ecosystem if ecosystems else "")
+    for cell, share in shares:
+        key: tuple[str, str] = (getattr(cell, unit[0]), cell.ecosystem if ecosystems else "")
         row = acc.get(key)
         if row is None:
-            row = acc[key] = {unit[0]: key[0], unit[1]: getattr(c, unit[1])}
+            row = acc[key] = {unit[0]: key[0], unit[1]: getattr(cell, unit[1])}
             if ecosystems:
                 row["ecosystem"] = key[1]
             row.update(active=0, new_12m=0, gap_share=0)
-        row["active"] += c.active
-        row["new_12m"] += c.new
+        row["active"] += cell.active
+        row["new_12m"] += cell.new
         row["gap_share"] += share
     rows = []
     for key in sorted(acc):

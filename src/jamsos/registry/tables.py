@@ -23,15 +23,21 @@ from sqlalchemy import (
 )
 
 from jamsos.infra.db import metadata
+from jamsos.rules import codes as c
 
-SEGMENT_CHECK = "segment IN ('pu', 'bpu', 'jakon', 'pmi')"
-RISK_CHECK = "risk_class IS NULL OR risk_class IN ('sangat_rendah', 'rendah', 'sedang', 'tinggi', 'sangat_tinggi')"
-SIZE_CHECK = "size_class IN ('mikro', 'kecil', 'menengah', 'besar')"
-SOURCE_CHECK = "payer_source IN ('self', 'employer', 'apbn', 'apbd', 'apbdes', 'csr', 'donor')"
-ECOSYSTEM_CHECK = "ecosystem IS NULL OR ecosystem IN ('desa', 'pasar', 'e_commerce', 'ukm', 'pekerja_rentan')"
-EXIT_CHECK = (
-    "exit_reason IS NULL OR exit_reason IN ('resignation', 'dismissal', 'death', 'end_of_project', 'end_of_placement')"
-)
+
+def one_of(column: str, choices: tuple[str, ...], *, nullable: bool = False) -> str:
+    """A CHECK that ``column`` holds one of the vocabulary's codes (``rules.codes``), or NULL when ``nullable``."""
+    listed = f"{column} IN ({', '.join(repr(v) for v in choices)})"
+    return f"{column} IS NULL OR {listed}" if nullable else listed
+
+
+SEGMENT_CHECK = one_of("segment", c.SEGMENTS)
+RISK_CHECK = one_of("risk_class", c.RISK_CLASSES, nullable=True)
+SIZE_CHECK = one_of("size_class", c.EMPLOYER_SIZES)
+SOURCE_CHECK = one_of("payer_source", c.PAYER_SOURCES)
+ECOSYSTEM_CHECK = one_of("ecosystem", c.ECOSYSTEMS, nullable=True)
+EXIT_CHECK = one_of("exit_reason", c.EXIT_REASONS, nullable=True)
 PERIOD_CHECK = "valid_to IS NULL OR valid_to >= valid_from"
 
 province = Table(
@@ -178,7 +184,7 @@ sponsor = Table(
     Column("regency_code", String(4), ForeignKey("regency.code")),
     Column("account_id", Integer, ForeignKey("account.id"), nullable=False, unique=True),
     Column("recorded_at", DateTime, nullable=False),
-    CheckConstraint("payer_source IN ('apbd', 'apbdes', 'csr', 'donor')", name="payer_source"),
+    CheckConstraint(one_of("payer_source", c.SPONSOR_SOURCES), name="payer_source"),
 )
 
 project = Table(
@@ -244,7 +250,7 @@ membership_version = Table(
     CheckConstraint("income IS NULL OR income >= 0", name="income"),
     CheckConstraint("(exit_reason IS NULL) = (exit_date IS NULL)", name="exit_pair"),
     CheckConstraint(
-        "payer_source NOT IN ('apbd', 'apbdes', 'csr', 'donor') OR sponsor_id IS NOT NULL", name="sponsor_needed"
+        f"NOT ({one_of('payer_source', c.SPONSOR_SOURCES)}) OR sponsor_id IS NOT NULL", name="sponsor_needed"
     ),
     Index("ix_membership_version_lookup", "membership_id", "recorded_at"),
 )

@@ -15,6 +15,7 @@ import yaml
 
 from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
+from jamsos.rules import codes as c
 
 DEFAULT_DIR = Path(__file__).parent / "parameters"
 
@@ -23,7 +24,7 @@ UNITS = frozenset(
 )
 SHAPES = frozenset({"scalar", "mapping", "table"})
 STATUSES = frozenset({"verified", "unverified"})
-PROGRAM_CODES = frozenset({"jkk", "jkm", "jht", "jp", "jkp"})
+PROGRAM_CODES = frozenset(c.PROGRAMS)
 MAX_RATE_DECIMALS = 8
 _PARAM_KEYS = frozenset({"description", "unit", "shape", "keys", "columns", "choices", "nullable", "values"})
 _VALUE_KEYS = frozenset({"from", "value", "reference", "status", "note"})

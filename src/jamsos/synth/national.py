@@ -30,16 +30,16 @@ from jamsos.kernel.errors import DomainError
 from jamsos.kernel.period import Period
 from jamsos.kernel.pseudonym import key_id, person_keys
 from jamsos.registry.reference import default_offices
+from jamsos.rules import codes as vocab
 from jamsos.rules.tree import ParameterTree
 from jamsos.synth.operations import FIRST, LAST
 from jamsos.warehouse.schema import STEERING, SYNTH_MARKER, default_regions
 
-SEGMENTS = ("pu", "bpu", "jakon", "pmi")
-PU, BPU, JAKON, PMI = range(4)
+PU, BPU, JAKON, PMI = vocab.PU, vocab.BPU, vocab.JAKON, vocab.PMI
+# The agency publishes active participants of three segments; PMI is counted within BPU.
+PUBLISHED_SEGMENTS = tuple(vocab.SEGMENTS[i] for i in (PU, BPU, JAKON))
 OPEN = 1 << 30
 CALIBRATION = Period(2023, 12)
-SIZE_NAMES = ("mikro", "kecil", "menengah", "besar")
-RISK_CLASSES = ("sangat_rendah", "rendah", "sedang", "tinggi", "sangat_tinggi")
 EXIT_REASON = {PU: "resignation", JAKON: "end_of_project", PMI: "end_of_placement"}
 MARKER = SYNTH_MARKER
 
@@ -221,7 +221,7 @@ def make_plan(*, scale: float, last: Period, calibration_target: str, beh: dict[
     drop = "audited" if calibration_target == "news" else "news"
     national = _interpolate(_anchors(rows, "active_participants", drop), months)
     shares = np.vstack(
-        [_interpolate(_anchors(rows, f"active_participants_{s}", "-"), months) for s in ("pu", "bpu", "jakon")]
+        [_interpolate(_anchors(rows, f"active_participants_{s}", "-"), months) for s in PUBLISHED_SEGMENTS]
     )
     shares = shares / shares.sum(axis=0)
     pmi = float(beh["calibration"]["pmi_share_of_bpu"])
@@ -230,9 +230,9 @@ def make_plan(*, scale: float, last: Period, calibration_target: str, beh: dict[
     # the calibration month is dealt exactly by quota so that segments add up to the national level
     c = CALIBRATION.ordinal - start.ordinal
     target[:, c] = _quota(round(national[c] * 1e6 * scale), seg_share[:, c])
-    inactive0 = np.rint(target[:, 0] * np.array([beh["inactive_at_start"][s] for s in SEGMENTS])).astype(np.int64)
-    lapse = np.array([beh["lapse_per_month"][s] for s in SEGMENTS], dtype=np.float64)
-    back = np.array([beh["reactivation_per_month"][s] for s in SEGMENTS], dtype=np.float64)
+    inactive0 = np.rint(target[:, 0] * np.array([beh["inactive_at_start"][s] for s in vocab.SEGMENTS])).astype(np.int64)
+    lapse = np.array([beh["lapse_per_month"][s] for s in vocab.SEGMENTS], dtype=np.float64)
+    back = np.array([beh["reactivation_per_month"][s] for s in vocab.SEGMENTS], dtype=np.float64)
     registered = _figure(rows, "registered_participants", str(CALIBRATION)) * 1e6 * scale
 
     def registered_with(factor: float, idle: float) -> tuple[float, tuple[np.ndarray, ...], np.ndarray]:
@@ -473,7 +473,7 @@ class Traits:
     ecosystem: np.ndarray  # per person, index into ECOSYSTEM_CODES ('' for PU: derived from employer size)
     channel: np.ndarray  # per person, index into channels
     channels: list[str]
-    payer: np.ndarray  # per person, index into PAYERS
+    payer: np.ndarray  # per person, index into vocab.PAYER_SOURCES
     wage: np.ndarray  # per spell, in the money of the spell's first year
     jht_from: np.ndarray  # per person (BPU/PMI): the month JHT is added
     birth: np.ndarray  # per person, days since epoch
@@ -546,8 +546,7 @@ def calibrate_uptake(
     tr.uptake = Uptake(draw, jkp_draw, small_jht, medium_jp, jkp, medium_jht)
 
 
-ECOSYSTEM_CODES = ("", "desa", "pasar", "e_commerce", "ukm", "pekerja_rentan")
-PAYERS = ("self", "employer", "apbn", "apbd", "apbdes", "csr", "donor")
+ECOSYSTEM_CODES = ("", *vocab.ECOSYSTEMS)  # index 0: no ecosystem
 
 
 def traits(pop: Population, rng: np.random.Generator, beh: dict[str, Any]) -> Traits:
@@ -572,12 +571,12 @@ def traits(pop: Population, rng: np.random.Generator, beh: dict[str, Any]) -> Tr
         table = beh["channels"][key]
         codes = np.array([channels.index(c) for c in table], np.int16)
         channel[people] = codes[_weighted_pick(rng, len(people), np.array(list(table.values()), np.float64))]
-    payer = np.full(n, PAYERS.index("self"), np.int8)
-    payer[pop.seg == PU] = PAYERS.index("employer")
-    payer[pop.seg == JAKON] = PAYERS.index("employer")
+    payer = np.full(n, vocab.PAYER_SOURCES.index("self"), np.int8)
+    payer[pop.seg == PU] = vocab.PAYER_SOURCES.index("employer")
+    payer[pop.seg == JAKON] = vocab.PAYER_SOURCES.index("employer")
     rentan = bpu[eco[bpu] == ECOSYSTEM_CODES.index("pekerja_rentan")]
     rp = list(beh["rentan_payers"])
-    payer[rentan] = np.array([PAYERS.index(p) for p in rp], np.int8)[
+    payer[rentan] = np.array([vocab.PAYER_SOURCES.index(p) for p in rp], np.int8)[
         _weighted_pick(rng, len(rentan), np.array([beh["rentan_payers"][p] for p in rp], np.float64))
     ]
     spell_seg = pop.seg[pop.sp_person]
@@ -735,7 +734,7 @@ def _segment_goals(rows: list[dict[str, str]], scale: float, which: str) -> tupl
     """The 2023-12 active level (news or audited) and its split by segment, at ``scale``."""
     kind = "news" if which == "news" else "audited"
     level = _figure(rows, "active_participants", "2023-12", kind) * 1e6 * scale
-    split = {s: _figure(rows, f"active_participants_{s}", "2023-12") for s in ("pu", "bpu", "jakon")}
+    split = {s: _figure(rows, f"active_participants_{s}", "2023-12") for s in PUBLISHED_SEGMENTS}
     total = sum(split.values())
     return level, {s: level * split[s] / total for s in split}
 
@@ -767,7 +766,7 @@ def _targets(pop: Population, places: Places, tr: Traits, scale: float, which: s
     out.append(Target("active 2023-12", level, len(a23)))
     seg = pop.seg[a23]
     achieved = {"pu": (seg == PU).sum(), "bpu": ((seg == BPU) | (seg == PMI)).sum(), "jakon": (seg == JAKON).sum()}
-    for s in ("pu", "bpu", "jakon"):
+    for s in PUBLISHED_SEGMENTS:
         out.append(Target(f"active {s} 2023-12", goals[s], int(achieved[s])))
     out.extend(_program_targets(pop, places, tr, _program_goals(rows, scale, which)))
     out.append(
@@ -874,10 +873,10 @@ def _write_months(
     risk = _risk_classes()
     employer_risk = np.array([risk.get(s, "sedang") for s in places.sectors])[places.employer_sector]
     eco_dict = pa.array(ECOSYSTEM_CODES)
-    seg_dict = pa.array(SEGMENTS)
-    payer_dict = pa.array(PAYERS)
+    seg_dict = pa.array(vocab.SEGMENTS)
+    payer_dict = pa.array(vocab.PAYER_SOURCES)
     channel_dict = pa.array(tr.channels)
-    classes = {k: i for i, k in enumerate(RISK_CLASSES)}
+    classes = {k: i for i, k in enumerate(vocab.RISK_CLASSES)}
     emp_class = np.array([classes[k] for k in employer_risk], np.int8) if len(employer_risk) else np.zeros(0, np.int8)
     months = list(range(first.ordinal, last.ordinal + 1))
     total_rows = 0
@@ -972,7 +971,7 @@ def _write_months(
             programs = programs_of(rows, o, r.jkp)
             amount = np.zeros(len(rows), np.float64)
             pu = seg == PU
-            jkk = np.array([r.jkk_by_class[k] for k in RISK_CLASSES])
+            jkk = np.array([r.jkk_by_class[k] for k in vocab.RISK_CLASSES])
             if pu.any():
                 w = wage[pu].astype(np.float64)
                 p = programs[pu]
@@ -1062,7 +1061,7 @@ def _write_registry(
                 "person_id": pa.array(pkey[pop.sp_person[rows]]),
                 "membership_id": pa.array(pop.sp_member[rows].astype(np.int64)),
                 "segment": pa.DictionaryArray.from_arrays(
-                    pa.array(spell_seg[rows].astype(np.int8)), pa.array(SEGMENTS)
+                    pa.array(spell_seg[rows].astype(np.int8)), pa.array(vocab.SEGMENTS)
                 ),
                 "regency_code": pa.DictionaryArray.from_arrays(pa.array(spell_regency[rows]), regency_codes),
                 "ecosystem": pa.DictionaryArray.from_arrays(pa.array(spell_eco[rows]), pa.array(ECOSYSTEM_CODES)),
@@ -1286,7 +1285,9 @@ def _employers_table(places: Places, regency_codes: pa.Array, last: Period) -> p
             "legal_form": pa.array(np.where(places.employer_size[keep] >= 2, "pt", "perorangan")),
             "sector": pa.DictionaryArray.from_arrays(pa.array(places.employer_sector[keep].astype(np.int8)), sectors),
             "risk_class": risk_names.take(pa.array(places.employer_sector[keep].astype(np.int8))),
-            "size_class": pa.DictionaryArray.from_arrays(pa.array(places.employer_size[keep]), pa.array(SIZE_NAMES)),
+            "size_class": pa.DictionaryArray.from_arrays(
+                pa.array(places.employer_size[keep]), pa.array(vocab.EMPLOYER_SIZES)
+            ),
             "regency_code": pa.DictionaryArray.from_arrays(
                 pa.array(places.employer_regency[keep].astype(np.int16)), regency_codes
             ),
@@ -1327,13 +1328,13 @@ def _memberships_table(
             "version_id": pa.array(np.arange(first_version + 1, first_version + len(rows) + 1)),
             "membership_id": pa.array(pop.sp_member[rows].astype(np.int64)),
             "person_id": pa.array(pkey[person]),
-            "segment": pa.DictionaryArray.from_arrays(pa.array(seg.astype(np.int8)), pa.array(SEGMENTS)),
+            "segment": pa.DictionaryArray.from_arrays(pa.array(seg.astype(np.int8)), pa.array(vocab.SEGMENTS)),
             "employer_id": pa.array(employer.astype(np.int64) + 1, mask=employer < 0),
             "project_id": pa.nulls(len(rows), pa.int64()),
             "wage": pa.array(np.where(seg == PU, tr.wage[rows], 0)),
             "income": pa.array(np.where(seg == BPU, tr.wage[rows], 0)),
             "programs": pa.array(np.zeros(len(rows), np.int16)),
-            "payer_source": pa.DictionaryArray.from_arrays(pa.array(tr.payer[person]), pa.array(PAYERS)),
+            "payer_source": pa.DictionaryArray.from_arrays(pa.array(tr.payer[person]), pa.array(vocab.PAYER_SOURCES)),
             "sponsor_id": pa.nulls(len(rows), pa.int64()),
             "ecosystem": pa.DictionaryArray.from_arrays(
                 pa.array(spell_eco[rows].astype(np.int8)), pa.array(ECOSYSTEM_CODES)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from jamsos.infra.files import TableFile, read_table
+from jamsos.rules import codes as c
 
 FIRST = (
     "Budi",
@@ -32,7 +33,6 @@ FIRST = (
 LAST = ("Santoso", "Wijaya", "Lestari", "Saputra", "Hidayat", "Rahman", "Kurniawan", "Pratama", "Sari", "Nugroho")
 SECTORS = ("A", "C", "F", "G", "H", "I", "J", "K", "N", "Q", "T")  # T has no risk class on file: an exception
 SECTOR_WEIGHTS = (0.1, 0.2, 0.1, 0.2, 0.08, 0.1, 0.05, 0.05, 0.05, 0.05, 0.02)
-SIZES = ("mikro", "kecil", "menengah", "besar")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def population(
     emp_rows = []
     for i in range(employers):
         sector = str(rng.choice(SECTORS, p=SECTOR_WEIGHTS))
-        size = SIZES[min(int(rng.exponential(0.8)), 3)]
+        size = c.EMPLOYER_SIZES[min(int(rng.exponential(0.8)), 3)]
         emp_rows.append(
             [
                 f"SY{seed:02d}{i + 1:06d}",

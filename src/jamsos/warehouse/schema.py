@@ -9,10 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jamsos.kernel.errors import FieldProblem
+from jamsos.rules import codes as c
 
-SEGMENTS = ("pu", "bpu", "jakon", "pmi")
-ECOSYSTEMS = ("", "desa", "pasar", "e_commerce", "ukm", "pekerja_rentan")
-PAYER_SOURCES = ("self", "employer", "apbn", "apbd", "apbdes", "csr", "donor")
+ECOSYSTEM_CHOICES = ("", *c.ECOSYSTEMS)  # a membership may come through no ecosystem
 
 _PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 _DATE = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
@@ -61,11 +60,11 @@ STEERING: dict[str, Dataset] = {
                 _c("person_id", pa.int64(), minimum=1),
                 _c("membership_id", pa.int64(), minimum=1),
                 _c("employer_id", pa.int64(), required=False, minimum=1),
-                _c("segment", pa.string(), choices=SEGMENTS),
+                _c("segment", pa.string(), choices=c.SEGMENTS),
                 _c("regency_code", pa.string(), pattern=r"^\d{4}$"),
-                _c("ecosystem", pa.string(), choices=ECOSYSTEMS, required=False),
+                _c("ecosystem", pa.string(), choices=ECOSYSTEM_CHOICES, required=False),
                 _c("channel", pa.string(), required=False),
-                _c("payer_source", pa.string(), choices=PAYER_SOURCES),
+                _c("payer_source", pa.string(), choices=c.PAYER_SOURCES),
                 _c("programs", pa.int16(), minimum=1),
                 _c("wage", pa.int64(), minimum=0),
                 _c("amount", pa.int64(), minimum=0),
@@ -98,9 +97,9 @@ STEERING: dict[str, Dataset] = {
             (
                 _c("person_id", pa.int64(), minimum=1),
                 _c("membership_id", pa.int64(), minimum=1),
-                _c("segment", pa.string(), choices=SEGMENTS),
+                _c("segment", pa.string(), choices=c.SEGMENTS),
                 _c("regency_code", pa.string(), pattern=r"^\d{4}$"),
-                _c("ecosystem", pa.string(), choices=ECOSYSTEMS, required=False),
+                _c("ecosystem", pa.string(), choices=ECOSYSTEM_CHOICES, required=False),
                 _c("channel", pa.string(), required=False),
                 _c("registered", pa.string(), pattern=_PERIOD),
                 _c("ended", pa.string(), pattern=_PERIOD, required=False),

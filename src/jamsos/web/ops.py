@@ -20,6 +20,7 @@ from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
 from jamsos.registry import domain as registry_domain
 from jamsos.registry import service as registry
+from jamsos.rules import codes as c
 from jamsos.web.labels import t
 from jamsos.web.render import TEMPLATES, Page, context, link, page_response
 from jamsos.web.security import Csrf, Db, Who, allowed, source_of, uploads
@@ -245,7 +246,7 @@ def employer_form(request: Request, who: Who) -> Response:
 
 
 def _employer_choices() -> dict[str, Any]:
-    return {"legal_forms": registry_domain.LEGAL_FORMS, "sizes": ("mikro", "kecil", "menengah", "besar")}
+    return {"legal_forms": registry_domain.LEGAL_FORMS, "sizes": c.EMPLOYER_SIZES}
 
 
 @router.post("/daftar-pemberi-kerja", dependencies=[Csrf])
