@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from jamsos.kernel.errors import DomainError
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parent.parent / "migrations"  # a floor above the contexts: jamsos/migrations
 
 
 def alembic_config(url: str) -> Config:
