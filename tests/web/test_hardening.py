@@ -201,7 +201,7 @@ def test_a_forwarded_address_is_believed_only_from_a_configured_proxy(site: Site
     from sqlalchemy import select
 
     from jamsos.auth import tables as at
-    from jamsos.cli.ops import uvicorn_options
+    from jamsos.cli.store import uvicorn_options
 
     # served as jamsos serve runs it, with no proxy configured
     with serving(site.app, **uvicorn_options(Settings())) as url, httpx.Client(base_url=url) as c:

@@ -22,14 +22,13 @@ from jamsos.api import schemas as s
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.auth.sealer import audit_sealer
-from jamsos.edge import jobs
+from jamsos.edge import jobs, values
 from jamsos.edge.audit import Auditor, refused_request
 from jamsos.edge.http import Budget, Guard, form_file, form_table, form_text, multipart_body, upload_form
 from jamsos.edge.masking import redact, redact_all
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
-from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
 from jamsos.registry import imports, reference, transfers
 from jamsos.registry import service as registry
@@ -132,24 +131,12 @@ def _source(request: Request) -> str:
     return f"api:{request.client.host if request.client else '?'}"
 
 
-def _period(text: str) -> Period:
-    try:
-        return Period.parse(text)
-    except ValueError as exc:
-        raise InvalidInput([FieldProblem("period", str(exc), value=text)]) from None
-
-
 def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = None, *, guard: bool = True) -> FastAPI:
     """Build the app for one store and parameter tree. ``clock`` gives transaction time (UTC). ``guard`` caps
     request bodies (the web app, which mounts this one, guards both itself)."""
     engine = make_engine(settings.effective_database_url, **settings.pool_options())
     tree = load_parameters(settings.rules_dir)
-    fixed = settings.clock
-
-    def now() -> dt.datetime:
-        if clock is not None:
-            return clock()
-        return fixed if fixed is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = values.clock(settings.clock, clock)
 
     pseudonym_key = settings.secret("pseudonym_key")
     audit_key = settings.secret("audit_key")
@@ -452,7 +439,11 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         state = None
         if month:
             state = registry.membership_state(
-                db, scope=actor.scope, membership_id=membership_id, month=_period(month), known_at=known_at or now()
+                db,
+                scope=actor.scope,
+                membership_id=membership_id,
+                month=values.month(month),
+                known_at=known_at or now(),
             )
         audit(db, request, actor, "read_membership", "membership", key=str(membership_id))
         return {"state": state, "history": history}
@@ -508,14 +499,14 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
         npp, period = form_text(form, "npp"), form_text(form, "period")
         upload = form_file(form, "file")
         if upload is not None and jobs.worker_for(upload, isolate_bytes=settings.isolate_upload_bytes):
-            _period(period)
+            values.month(period)
             return jobs.apply_in_worker(jobs.declare, upload, lambda p, n: job(request, actor, p, n), npp, period)
         table = form_table(form, "file", "declaration.csv")
         result = ledger.declare_wages(
             db,
             scope=actor.scope,
             npp=npp,
-            period=_period(period),
+            period=values.month(period),
             table=table,
             recorded_at=now(),
             recorded_by=actor.username,
@@ -527,7 +518,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     def post_run(request: Request, body: s.RunIn, db: Db, actor: Actor) -> dict[str, Any]:
         actor.allow("billing_run")
         result = ledger.run_billing(
-            db, scope=actor.scope, period=_period(body.period), maker=actor.username, tree=tree, started_at=now()
+            db, scope=actor.scope, period=values.month(body.period), maker=actor.username, tree=tree, started_at=now()
         ).to_json()
         audit(db, request, actor, "run_billing", "billing_run", key=str(result["run_id"]), period=body.period)
         return result
@@ -535,7 +526,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.get("/billing-runs", tags=["billing"])
     def get_runs(db: Db, actor: Actor, period: str | None = None) -> list[dict[str, Any]]:
         actor.allow("billing_read")
-        return ledger.list_runs(db, period=_period(period) if period else None)
+        return ledger.list_runs(db, period=values.month(period) if period else None)
 
     @app.get("/billing-runs/{run_id}", tags=["billing"])
     def get_run(request: Request, run_id: RowId, db: Db, actor: Actor, limit: Limit = 1000) -> dict[str, Any]:
@@ -610,7 +601,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.get("/active/{period}", tags=["status"])
     def get_active(period: str, db: Db, actor: Actor, cutoff: dt.date | None = None) -> dict[str, Any]:
         actor.allow("active_counts")
-        return ledger.active_counts(db, period=_period(period), tree=tree, known_at=now(), cutoff=cutoff)
+        return ledger.active_counts(db, period=values.month(period), tree=tree, known_at=now(), cutoff=cutoff)
 
     return app
 

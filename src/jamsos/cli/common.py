@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import getpass
 import io
+import json
 import re
 import socket
 import sys
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from jamsos.auth import service as auth
 from jamsos.auth.domain import Principal
+from jamsos.edge import values
 from jamsos.edge.audit import REFUSALS, Auditor
 from jamsos.edge.masking import redact
 from jamsos.edge.spreadsheet import csv_cell
@@ -29,7 +31,6 @@ from jamsos.infra.db import make_engine
 from jamsos.infra.migrate import require_current
 from jamsos.infra.settings import Settings, load_settings
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
-from jamsos.kernel.period import Period
 from jamsos.registry.domain import EVERYTHING, Scope
 from jamsos.rules.tree import ParameterTree, load_parameters
 
@@ -128,8 +129,7 @@ def engine(check_schema: bool = True) -> Engine:
 
 def now() -> dt.datetime:
     """Transaction time (UTC, naive). ``JAMSOS_CLOCK`` fixes it, for demos and reproducible tests."""
-    fixed = settings().clock
-    return fixed if fixed is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return values.clock(settings().clock)()
 
 
 def actor(session: Session, permission: str) -> Principal | str:
@@ -198,15 +198,20 @@ def source() -> str:
     return f"cli:{socket.gethostname()}"
 
 
-def period(text: str, field: str = "period") -> Period:
-    try:
-        return Period.parse(text)
-    except ValueError as exc:
-        raise InvalidInput([FieldProblem(field, str(exc), value=text)]) from None
+period = values.month  # a month typed on the command line (the same reading as the API's and the web's)
+day = values.day
 
 
-def day(text: str, field: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput([FieldProblem(field, "must be a date YYYY-MM-DD", value=text)]) from None
+# ---- options and output shared by the commands ---------------------------------------------------
+User = Annotated[str, typer.Option("--user", "-u", help="Who does this (recorded with the change).")]
+
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def print_data(data: Any, as_json: bool = True) -> None:
+    """Print a command's result: JSON (non-ASCII kept, dates as text) or Rich's rendering."""
+    if as_json:
+        out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+    else:
+        out.print(data)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from collections.abc import Callable
@@ -14,17 +13,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jamsos.cli import admin, demo_ops, ops, plan, steer
+from jamsos.cli import admin, common, demo_ops, ops, plan, steer
 from jamsos.cli.common import domain_errors, out, settings
 from jamsos.i18n.numbers import percent, rupiah
-from jamsos.infra.settings import load_settings
 from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.rules import benefits, deadlines
 from jamsos.rules import codes as c
 from jamsos.rules.calculator import Bill, Membership, calculate, parse_programs
 from jamsos.rules.check import check_tree
-from jamsos.rules.tree import Parameter, ParameterTree, load_parameters
+from jamsos.rules.tree import Parameter
 
 app = typer.Typer(help="jamsos: employment social security (BPJS Ketenagakerjaan model).", no_args_is_help=True)
 rules_app = typer.Typer(help="The dated, cited parameter tree.", no_args_is_help=True)
@@ -35,20 +33,6 @@ RulesDir = Annotated[
     Path | None,
     typer.Option("--rules-dir", help="Parameter tree to use (default: JAMSOS_RULES_DIR or the built-in one)."),
 ]
-
-
-_domain_errors = domain_errors
-
-
-def _tree(rules_dir: Path | None) -> ParameterTree:
-    return load_parameters(rules_dir or load_settings().rules_dir)
-
-
-def _period(text: str, field: str = "period") -> Period:
-    try:
-        return Period.parse(text)
-    except ValueError as exc:
-        raise InvalidInput([FieldProblem(field, str(exc), value=text)]) from None
 
 
 def _bill_table(bill: Bill, title: str, lang: str = "id") -> Table:
@@ -102,10 +86,10 @@ def iuran(
     rules_dir: RulesDir = None,
 ) -> None:
     """What contribution is owed, by whom, for one membership in one month, with its legal basis."""
-    with _domain_errors():
+    with domain_errors():
         membership = Membership(
             segment=segment,
-            period=_period(period),
+            period=common.period(period),
             wage=wage,
             income=income,
             risk_class=risk_class,
@@ -118,7 +102,7 @@ def iuran(
             contract_months=contract_months,
             jht_amount=jht_amount,
         )
-        bill = calculate(membership, _tree(rules_dir))
+        bill = calculate(membership, common.tree(rules_dir))
     if as_json:
         typer.echo(json.dumps(bill.to_json(), ensure_ascii=False))
         return
@@ -137,19 +121,16 @@ def due(
     rules_dir: RulesDir = None,
 ) -> None:
     """The due date of a month's contribution and, given a payment date, the late-payment fine."""
-    with _domain_errors():
-        tree = _tree(rules_dir)
-        p = _period(period)
+    with domain_errors():
+        tree = common.tree(rules_dir)
+        p = common.period(period)
         result: dict[str, Any] = {
             "segment": segment,
             "period": str(p),
             "due": deadlines.due_date(segment, p, tree).isoformat(),
         }
         if paid_on is not None:
-            try:
-                paid = dt.date.fromisoformat(paid_on)
-            except ValueError:
-                raise InvalidInput([FieldProblem("paid_on", "must be a date YYYY-MM-DD", value=paid_on)]) from None
+            paid = common.day(paid_on, "paid_on")
             f = deadlines.fine(segment, p, amount, paid, tree)
             result |= {
                 "paid_on": paid.isoformat(),
@@ -176,9 +157,9 @@ def benefit(
     rules_dir: RulesDir = None,
 ) -> None:
     """Benefit amounts under the rules in force in the month of the event."""
-    with _domain_errors():
-        tree = _tree(rules_dir)
-        p = _period(period)
+    with domain_errors():
+        tree = common.tree(rules_dir)
+        p = common.period(period)
         calculators: dict[str, Callable[[], benefits.Benefit]] = {
             "jkm": lambda: benefits.jkm(p, membership_months, children, tree),
             "jkk-death": lambda: benefits.jkk_death(p, wage, tree),
@@ -231,8 +212,8 @@ def _parameter_table(params: list[Parameter], title: str, history: bool = False)
 @rules_app.command("check")
 def rules_check(rules_dir: RulesDir = None) -> None:
     """Validate the parameter tree: schema, references, dates, and cross-parameter consistency."""
-    with _domain_errors():
-        tree = _tree(rules_dir)
+    with domain_errors():
+        tree = common.tree(rules_dir)
         report = check_tree(tree)
     out.print(
         f"OK: {report.parameters} parameters, {report.values} dated values, "
@@ -245,16 +226,16 @@ def rules_check(rules_dir: RulesDir = None) -> None:
 @rules_app.command("list")
 def rules_list(rules_dir: RulesDir = None) -> None:
     """Every parameter with its latest value, reference and verification status."""
-    with _domain_errors():
-        tree = _tree(rules_dir)
+    with domain_errors():
+        tree = common.tree(rules_dir)
     out.print(_parameter_table(list(tree), f"Parameter ({len(tree)}) — {tree.directory}"))
 
 
 @rules_app.command("show")
 def rules_show(path: str, rules_dir: RulesDir = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A parameter's whole history with citations and unverified marks."""
-    with _domain_errors():
-        param = _tree(rules_dir)[path]
+    with domain_errors():
+        param = common.tree(rules_dir)[path]
     if as_json:
         typer.echo(
             json.dumps(
@@ -321,8 +302,8 @@ def demo(
 ) -> None:
     """The calculator on typical workers, the parameter table, then six months of branch operations."""
     wide = Console(width=max(out.width, 170))
-    with _domain_errors():
-        tree = _tree(rules_dir)
+    with domain_errors():
+        tree = common.tree(rules_dir)
         report = check_tree(tree)
         for title, membership in DEMO_CASES:
             wide.print(_bill_table(calculate(membership, tree), f"{title} — {membership.period}"))
@@ -333,14 +314,14 @@ def demo(
         f"{report.unverified} unverified. Try: .venv/bin/jamsos iuran --help"
     )
     wide.rule("Operations: a synthetic branch-office half-year on the embedded store (SQLite)")
-    with _domain_errors():
+    with domain_errors():
         url = demo_ops.run(wide, tree, data_dir, settings().secret("pseudonym_key"))
     wide.print(f"Explore it: JAMSOS_DATABASE_URL={url} .venv/bin/jamsos pay arrears")
     wide.rule(f"Steering: a calibrated synthetic nation at scale {steer.DEMO_SCALE}, its KPIs and the year's report")
-    with _domain_errors():
+    with domain_errors():
         steer.demo(wide, tree, data_dir / "nation")
     wide.rule("Planning: the published forecast, targets split to branches, attainment, the fund projection")
-    with _domain_errors():
+    with domain_errors():
         plan.demo(wide, tree, data_dir / "nation")
     if serve:
         import uvicorn

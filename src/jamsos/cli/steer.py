@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from jamsos.cli.common import domain_errors, err, out, period, settings, tree, write_csv
-from jamsos.cli.ops import warehouse_app
+from jamsos.cli.store import warehouse_app
 from jamsos.coverage import reconcile as rec
 from jamsos.coverage import service as coverage
 from jamsos.coverage.report import year_report

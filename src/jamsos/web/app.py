@@ -23,7 +23,7 @@ from jamsos.api.app import create_app as create_api
 from jamsos.auth import service as auth
 from jamsos.auth.domain import STAFF
 from jamsos.auth.sealer import audit_sealer
-from jamsos.edge import jobs
+from jamsos.edge import jobs, values
 from jamsos.edge.audit import Auditor, refused_request
 from jamsos.edge.http import Budget, Guard
 from jamsos.infra.db import make_engine
@@ -61,7 +61,6 @@ def create_app(
         if directory is not None
         else None
     )
-    fixed = settings.clock
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,8 +79,7 @@ def create_app(
     app.state.engine = make_engine(settings.effective_database_url, **settings.pool_options())
     app.state.tree = tree
     app.state.steering = steering
-    app.state.clock = clock or ((lambda: fixed) if fixed is not None else None)
-    app.state.now = lambda: app.state.clock() if app.state.clock else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    app.state.now = values.clock(settings.clock, clock)
     app.state.pseudonym_key = settings.secret("pseudonym_key")
     app.state.audit_key = settings.secret("audit_key")
     app.state.auditor = Auditor(app.state.pseudonym_key, app.state.audit_key, app.state.now)

@@ -3,7 +3,6 @@ billing runs with their exception list and approval, payment imports. Each actio
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -15,8 +14,9 @@ from jamsos.auth import domain as authz
 from jamsos.edge import jobs
 from jamsos.edge.http import form_file, form_table
 from jamsos.edge.masking import redact, redact_all, redact_hits
+from jamsos.edge.values import day as read_day
+from jamsos.edge.values import month as read_month
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
-from jamsos.kernel.period import Period
 from jamsos.ledger import service as ledger
 from jamsos.registry import domain as registry_domain
 from jamsos.registry import service as registry
@@ -45,11 +45,6 @@ def _audit(
         db, actor=who, action=action, entity=entity, source=source_of(request), key=key, nik=nik, **detail
     )
     db.commit()  # the request's last write: release the audit chain's head now (see api.app.audit)
-
-
-def _now(request: Request) -> dt.datetime:
-    clock = request.app.state.clock
-    return clock() if clock is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def big(request: Request, form: FormData) -> bool:
@@ -85,20 +80,6 @@ def _problems(exc: DomainError) -> ShownProblems:
     return out
 
 
-def _day(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput([FieldProblem("valid_from", "must be a date YYYY-MM-DD", value=text)]) from None
-
-
-def _month(text: str) -> Period:
-    try:
-        return Period.parse(text)
-    except ValueError:
-        raise InvalidInput([FieldProblem("period", "must be a month YYYY-MM", value=text)]) from None
-
-
 def _problem_table(lang: str, problems: list[dict[str, Any]]) -> Table:
     return Table(
         "kesalahan",
@@ -123,7 +104,7 @@ def lookup(request: Request, db: Db, who: Who, q: str = "") -> Response:
     lang = request.state.lang
     if q:
         who.allow("search")
-        rows = redact_hits(registry.search(db, text=q, known_at=_now(request), scope=who.scope), who)
+        rows = redact_hits(registry.search(db, text=q, known_at=request.app.state.now(), scope=who.scope), who)
         _audit(db, request, who, "search", "registry", results=len(rows))
     else:
         rows = []
@@ -152,7 +133,9 @@ def worker(request: Request, number: str, db: Db, who: Who) -> Response:
     who.allow("read_worker")
     lang = request.state.lang
     nik = registry.nik_of(db, number) if len(number) == 11 else number
-    profile = redact("worker", registry.worker_profile(db, nik=nik, known_at=_now(request), scope=who.scope), who)
+    profile = redact(
+        "worker", registry.worker_profile(db, nik=nik, known_at=request.app.state.now(), scope=who.scope), who
+    )
     _audit(db, request, who, "read_worker", "worker", nik=nik)
     table = Table(
         "kepesertaan",
@@ -173,7 +156,7 @@ def worker(request: Request, number: str, db: Db, who: Who) -> Response:
 @router.get("/pemberi-kerja/{npp}")
 def employer(request: Request, npp: str, db: Db, who: Who) -> Response:
     who.allow("read_employer")
-    at = _now(request)
+    at = request.app.state.now()
     state = registry.employer_state(db, npp=npp, on=at.date(), known_at=at, scope=who.scope)
     _audit(db, request, who, "read_employer", "employer", key=npp)
     skip = {"employer_id", "id", "valid_to", "recorded_to", "recorded_by", "recorded_at"}
@@ -192,7 +175,7 @@ def validate_nik(request: Request, who: Who, nik: str = "") -> HTMLResponse:
     if problems:
         text = "; ".join(p.message for p in problems)
         return HTMLResponse(f'<span class="bad" data-testid="nik-check">✗ {_escape(text)}</span>')
-    birth = registry_domain.birth_date_from_nik(nik, _now(request).date())
+    birth = registry_domain.birth_date_from_nik(nik, request.app.state.now().date())
     sex = t(lang, "female" if registry_domain.sex_from_nik(nik) == "F" else "male")
     msg = t(lang, "nik_ok", birth=birth.isoformat(), sex=sex)
     return HTMLResponse(f'<span class="good" data-testid="nik-check">✓ {_escape(msg)}</span>')
@@ -221,7 +204,7 @@ def register(
     who.allow("register_worker")
     values = {"nik": nik, "name": name, "valid_from": valid_from, "regency_code": regency_code}
     try:
-        start = _day(valid_from)
+        start = read_day(valid_from, "valid_from")
         with db.begin_nested():
             registry.register_worker(
                 db,
@@ -230,7 +213,7 @@ def register(
                 name=name.strip(),
                 valid_from=start,
                 regency_code=regency_code.strip() or None,
-                recorded_at=_now(request),
+                recorded_at=request.app.state.now(),
                 recorded_by=who.username,
             )
     except DomainError as exc:
@@ -271,7 +254,7 @@ def register_employer(
         "valid_from": valid_from,
     }
     try:
-        start = _day(valid_from)
+        start = read_day(valid_from, "valid_from")
         with db.begin_nested():
             r = registry.register_employer(
                 db,
@@ -282,7 +265,7 @@ def register_employer(
                 size_class=size_class,
                 regency_code=regency_code.strip(),
                 valid_from=start,
-                recorded_at=_now(request),
+                recorded_at=request.app.state.now(),
                 recorded_by=who.username,
             )
     except DomainError as exc:
@@ -307,7 +290,7 @@ def declare(
     npp, period = str(form.get("npp") or ""), str(form.get("period") or "")
     values = {"npp": npp, "period": period}
     try:
-        month = _month(period)
+        month = read_month(period)
         if big(request, form):
             done = in_worker(request, who, form, jobs.declare, npp.strip(), str(month))
             return _form_page(request, "ops_declare.html", values=values, result=done)
@@ -319,7 +302,7 @@ def declare(
                 npp=npp.strip(),
                 period=month,
                 table=table,
-                recorded_at=_now(request),
+                recorded_at=request.app.state.now(),
                 recorded_by=who.username,
             )
     except DomainError as exc:
@@ -352,7 +335,7 @@ def runs(request: Request, db: Db, who: Who) -> Response:
 def start_run(request: Request, db: Db, who: Who, period: Annotated[str, Form()]) -> Response:
     who.allow("billing_run")
     try:
-        month = _month(period)
+        month = read_month(period)
         with db.begin_nested():
             run = ledger.run_billing(
                 db,
@@ -360,7 +343,7 @@ def start_run(request: Request, db: Db, who: Who, period: Annotated[str, Form()]
                 period=month,
                 maker=who.username,
                 tree=request.app.state.tree,
-                started_at=_now(request),
+                started_at=request.app.state.now(),
             )
     except DomainError as exc:
         return _form_page(request, "ops_runs.html", problems=_problems(exc))
@@ -372,7 +355,7 @@ def _run_page(request: Request, db: Session, who: authz.Principal, run_id: int, 
     """A billing run with its exception list (within the user's scope, masked for their role), and the problems of
     a decision that was refused."""
     lang = request.state.lang
-    report = ledger.run_report(db, run_id=run_id, scope=who.scope, known_at=_now(request))
+    report = ledger.run_report(db, run_id=run_id, scope=who.scope, known_at=request.app.state.now())
     exceptions = redact_all("exception", report.pop("exception_list"), who)
     table = Table(
         "pengecualian",
@@ -404,10 +387,12 @@ def decide(request: Request, run_id: int, decision: str, db: Db, who: Who) -> Re
                     run_id=run_id,
                     checker=who.username,
                     tree=request.app.state.tree,
-                    decided_at=_now(request),
+                    decided_at=request.app.state.now(),
                 )
             elif decision == "tolak":
-                ledger.reject_run(db, scope=who.scope, run_id=run_id, checker=who.username, decided_at=_now(request))
+                ledger.reject_run(
+                    db, scope=who.scope, run_id=run_id, checker=who.username, decided_at=request.app.state.now()
+                )
             else:
                 raise InvalidInput([FieldProblem("decision", "must be setujui or tolak", value=decision)])
     except DomainError as exc:
@@ -442,7 +427,7 @@ def payments(
                 scope=who.scope,
                 table=table,
                 tree=request.app.state.tree,
-                recorded_at=_now(request),
+                recorded_at=request.app.state.now(),
                 recorded_by=who.username,
             )
     except DomainError as exc:
