@@ -131,3 +131,22 @@ def test_reference_upload_and_export(client: TestClient, tmp_path) -> None:  # t
     out = client.post("/warehouse/exports", json={"out": "wh"})  # a folder under the export root
     assert out.status_code == 201 and out.json()["written"]["offices"] > 400
     assert (tmp_path / "exports" / "wh" / "offices").is_dir()
+
+
+def test_every_operation_documents_its_outcomes() -> None:
+    """Issue 15: each route has a response model and declares the domain errors it may answer, so the OpenAPI
+    document shows what a caller gets back, refusals included (each a Problem naming its fields)."""
+    from tests.api.test_uploads import api_routes
+
+    from jamsos.infra.settings import Settings
+
+    app = create_app(Settings(database_url="sqlite:///:memory:", pseudonym_key="k"))
+    routes = [r for r in api_routes(app) if r.include_in_schema]
+    assert len(routes) >= 30
+    assert not [r.path for r in routes if r.response_model is None]
+    assert not [r.path for r in routes if not {401, 422} <= set(r.responses)]
+    document = app.openapi()
+    refusal = document["paths"]["/memberships"]["post"]["responses"]["404"]
+    assert refusal["content"]["application/json"]["schema"]["$ref"].endswith("/Problem")
+    created = document["paths"]["/memberships"]["post"]["responses"]["201"]
+    assert created["content"]["application/json"]["schema"]["$ref"].endswith("/Enrolled")

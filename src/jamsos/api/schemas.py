@@ -1,8 +1,9 @@
-"""Request bodies of the REST API (Pydantic)."""
+"""Request bodies and responses of the REST API (Pydantic): what the OpenAPI document shows of each operation."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -100,3 +101,141 @@ class ReversalIn(BaseModel):
 
 class ExportIn(BaseModel):
     out: str = Field(max_length=200, description="Warehouse folder under the server's export root (JAMSOS_EXPORT_ROOT)")
+
+
+# ---- responses ------------------------------------------------------------------------------------------
+class ProblemItem(BaseModel):
+    row: int | None = Field(description="the file's row (1 is the header), when the problem is in a file")
+    field: str
+    message: str
+    value: str | None
+
+
+class Problem(BaseModel):
+    """What every refusal answers: a code (one per kind of domain error), a message and, for bad input, the first
+    problems (each naming its row and field) and how many there were. Nothing was applied."""
+
+    code: str
+    message: str
+    total: int | None = None
+    problems: list[ProblemItem] | None = None
+
+
+class Health(BaseModel):
+    status: str
+    rules: str = Field(description="the parameter tree's fingerprint (first 12 characters)")
+
+
+class RotatedToken(BaseModel):
+    token: str = Field(description="shown once; the token the call was made with stops at once")
+    expires_in_days: int
+
+
+class Me(BaseModel):
+    user: str
+    role: str
+    kanwil: str | None
+    branch: str | None
+
+
+class ExportDone(BaseModel):
+    directory: str
+    written: dict[str, int] = Field(description="rows written per dataset")
+
+
+class EmployerRegistered(BaseModel):
+    npp: str
+    va_number: str
+    branch: str | None
+
+
+class EmployerVersion(BaseModel):
+    npp: str
+    version: int
+
+
+class WorkerRegistered(BaseModel):
+    nik: str
+    kpj: str
+    va_number: str
+
+
+class SponsorRegistered(BaseModel):
+    sponsor: str
+    va_number: str
+
+
+class ProjectRegistered(BaseModel):
+    project: str
+    va_number: str
+
+
+class Enrolled(BaseModel):
+    membership_id: int
+
+
+class TransferAsked(BaseModel):
+    request_id: int
+    status: str
+
+
+class MembershipVersion(BaseModel):
+    membership_id: int
+    version: int
+
+
+class MembershipView(BaseModel):
+    state: dict[str, Any] | None = Field(description="the membership in the month asked for, if any")
+    history: list[dict[str, Any]] = Field(description="every version on both time axes")
+
+
+class Declared(BaseModel):
+    npp: str
+    period: str
+    version: int
+    rows: int
+    unchanged: bool = Field(description="the same wages were declared before: nothing changed")
+
+
+class RunDone(BaseModel):
+    run_id: int
+    period: str
+    status: str
+    memberships: int
+    projects: int
+    lines: int
+    reversals: int
+    exceptions: int
+    amount: int
+    exception_counts: dict[str, int]
+    unverified_lines: int
+
+
+class RunApproved(BaseModel):
+    run_id: int
+    status: str
+    checker: str
+    allocations: int
+    fines: int
+    fine_amount: int
+    released: int
+
+
+class RunRejected(BaseModel):
+    run_id: int
+    status: str
+    checker: str
+
+
+class PaymentsPosted(BaseModel):
+    file: str
+    rows: int
+    posted: int
+    already_posted: int = Field(description="rows of an earlier file: a repeated import changes nothing")
+    amount: int
+    allocations: int
+    fines: int
+    fine_amount: int
+
+
+Record = dict[str, Any]  # a service's record as it is shown (masked where the role calls for it)

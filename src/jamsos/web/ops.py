@@ -44,7 +44,7 @@ def _audit(
     request.app.state.auditor.record(
         db, actor=who, action=action, entity=entity, source=source_of(request), key=key, nik=nik, **detail
     )
-    db.commit()  # the request's last write: release the audit chain's head now (see api.app.audit)
+    db.commit()  # the request's last write: release the audit chain's head now (see api.deps.Recorder)
 
 
 def big(request: Request, form: FormData) -> bool:

@@ -133,7 +133,7 @@ Db = Annotated[Session, Depends(_session)]
 
 def principal(request: Request) -> authz.Principal:
     """The logged-in user (re-read each request, so a locked account stops at once), on a connection of its
-    own returned at once (see ``api.app._actor``)."""
+    own returned at once (see ``api.deps.actor_of``)."""
     token = request.session.get("sid")
     if not isinstance(token, str) or not token:
         raise authz.NotAuthenticated("log in first")
