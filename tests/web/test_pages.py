@@ -280,7 +280,8 @@ def test_billing_run_exceptions_and_four_eyes_approval(served: Served, page: Wat
     p.locator("form[action$='/setujui'] button").click()  # the maker may not check her own run
     assert "another person must approve" in p.get_by_test_id("problems").inner_text()
     assert p.get_by_test_id("run-status").inner_text() == "draft"
-    p.get_by_test_id("logout").click()
+    with p.expect_navigation():  # logging out lands on the login page: let it, before going there again
+        p.get_by_test_id("logout").click()
     login(p, served.url, "budi")
     p.goto(run_url)
     with p.expect_navigation():  # the answer redirects back to the same URL: wait for the new page

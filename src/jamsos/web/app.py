@@ -31,7 +31,7 @@ from jamsos.infra.migrate import require_current
 from jamsos.infra.settings import Settings
 from jamsos.kernel.errors import DomainError
 from jamsos.rules.tree import load_parameters
-from jamsos.web import admin, ops, pages, security
+from jamsos.web import admin, ops, pages, plan_pages, security
 from jamsos.web.labels import lang_of
 from jamsos.web.render import html_error, link
 from jamsos.web.steering import Steering
@@ -123,6 +123,7 @@ def create_app(
 
     app.include_router(security.router)
     app.include_router(pages.router)
+    app.include_router(plan_pages.router)
     app.include_router(ops.router)
     app.include_router(admin.router)
     app.add_middleware(Language)
