@@ -182,7 +182,7 @@ def test_fund_project_command(tmp_path: Path) -> None:
 def test_observed_months_replace_the_scenario_path() -> None:
     s = fund.Scenario.load("hindcast-2023")
     plain = fund.project(s, tree=TREE, until=Period(2023, 12))
-    path = fund._Path(s, Period(2022, 12), None)
+    path = fund.ProjectionPath(s, Period(2022, 12), None)
     wage = s.number("wages.pu_mean_idr")
     same = {p: {**path.at(p), "pu_wage_mean": wage} for p in (Period(2023, m) for m in range(1, 13))}
     assert fund.project(s, tree=TREE, until=Period(2023, 12), observed=same).closing(Period(2023, 12)) == plain.closing(

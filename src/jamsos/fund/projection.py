@@ -7,165 +7,26 @@ so the whole fund obeys ``closing = opening + inflows − outflows + returns`` e
 Contributions are computed from participants per program, the contribution rules in force each month
 (``rules/parameters``) and the scenario's wage assumptions; benefits use the benefit calculators where a
 rate per person is assumed (JKM, JKP) and amounts or rates otherwise; returns are yields on the balance or a
-given income. Every assumption is read from a scenario file and reported with its status."""
+given income. Every assumption is read from a scenario file and reported with its status.
+
+The scenarios live in ``fund.scenario``, the benefit methods in ``fund.benefits``, the published history in
+``fund.history``; this module projects and is the entrance (``from jamsos.fund import projection as fund``).
+"""
 
 from __future__ import annotations
 
-import copy
-import csv
-import io
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from jamsos.kernel.errors import DomainError
+from jamsos.fund.benefits import benefit_method
+from jamsos.fund.history import history
+from jamsos.fund.scenario import COUNTS, FUNDS, PROGRAM_FUNDS, SCENARIOS, STATUSES, Scenario, ScenarioInvalid
 from jamsos.kernel.period import Period
 from jamsos.planning.forecast import forecast, published_active
-from jamsos.rules import benefits
 from jamsos.rules import codes as c
 from jamsos.rules.tree import ParameterTree
-
-FUNDS = ("jht", "jp", "jkk", "jkm", "jkp", "badan")
-PROGRAM_FUNDS = FUNDS[:-1]
-COUNTS = ("pu", "bpu", "jakon", "jht_pu", "jht_bpu", "jp", "jkp")
-STATUSES = ("sourced", "derived", "unverified", "given")
-SCENARIOS = ("base", "base-2024", "optimistic", "pessimistic", "hindcast-2023")
-
-
-class ScenarioInvalid(DomainError):
-    code = "scenario_invalid"
-
-
-# --- scenarios --------------------------------------------------------------------------------------------
-
-
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge; ``null`` deletes a key, and a benefit method (``benefits.<fund>``) is replaced whole."""
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if v is None:
-            out.pop(k, None)
-        elif isinstance(v, Mapping) and isinstance(out.get(k), dict) and k not in PROGRAM_FUNDS:
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    if path in seen:
-        raise ScenarioInvalid(f"{path.name}: 'extends' goes round in a circle")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioInvalid(f"{path}: cannot be read as YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ScenarioInvalid(f"{path.name}: a scenario is a mapping")
-    parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    return _merge(_read(_resolve(str(parent), path.parent), (*seen, path)), data)
-
-
-def _resolve(name: str, directory: Path | None) -> Path:
-    if directory is not None and (directory / name).exists():
-        return directory / name
-    shipped = resources.files("jamsos.fund").joinpath("data")
-    stem = name.removesuffix(".yaml")
-    candidate = Path(str(shipped.joinpath(f"{stem}.yaml")))
-    if candidate.exists():
-        return candidate
-    raise ScenarioInvalid(f"no scenario {name!r}; give a file or one of {', '.join(SCENARIOS)}")
-
-
-@dataclass(frozen=True)
-class Assumption:
-    path: str
-    value: Any
-    status: str
-    source: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "value": self.value, "status": self.status, "source": self.source}
-
-
-class Scenario:
-    """A scenario file, merged with what it extends, read through typed accessors that record every
-    assumption used (and fail with the path of anything missing or malformed)."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-        self.used: dict[str, Assumption] = {}
-        self.name = str(data.get("name", "unnamed"))
-        self.description = str(data.get("description", "")).strip()
-
-    @classmethod
-    def load(cls, name_or_path: str | Path) -> Scenario:
-        path = Path(name_or_path)
-        return cls(_read(path if path.exists() else _resolve(str(name_or_path), None)))
-
-    def has(self, dotted: str) -> bool:
-        try:
-            self._node(dotted)
-        except ScenarioInvalid:
-            return False
-        return True
-
-    def _node(self, dotted: str) -> Any:
-        node: Any = self.data
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node or node[part] is None:
-                raise ScenarioInvalid(f"scenario {self.name!r}: {dotted} is missing")
-            node = node[part]
-        return node
-
-    def item(self, dotted: str) -> dict[str, Any]:
-        node = self._node(dotted)
-        if not isinstance(node, dict) or "value" not in node:
-            node = {"value": node, "status": "given", "source": ""}
-        status = str(node.get("status", "given"))
-        if status not in STATUSES:
-            raise ScenarioInvalid(f"scenario {self.name!r}: {dotted}.status must be one of {', '.join(STATUSES)}")
-        self.used[dotted] = Assumption(dotted, node["value"], status, str(node.get("source", "")))
-        return node
-
-    def number(self, dotted: str, *, minimum: float = 0.0) -> float:
-        value = self.item(dotted)["value"]
-        try:
-            x = float(value)
-        except (TypeError, ValueError):
-            raise ScenarioInvalid(f"scenario {self.name!r}: {dotted} must be a number (got {value!r})") from None
-        if not math.isfinite(x) or x < minimum:
-            raise ScenarioInvalid(f"scenario {self.name!r}: {dotted} must be a finite number ≥ {minimum}")
-        return x
-
-    def numbers(self, dotted: str, keys: tuple[str, ...], *, minimum: float = 0.0) -> dict[str, float]:
-        value = self.item(dotted)["value"]
-        if not isinstance(value, dict) or set(value) != set(keys):
-            raise ScenarioInvalid(f"scenario {self.name!r}: {dotted} must give exactly {', '.join(keys)}")
-        out = {}
-        for k in keys:
-            try:
-                out[k] = float(value[k])
-            except (TypeError, ValueError):
-                raise ScenarioInvalid(f"scenario {self.name!r}: {dotted}.{k} must be a number") from None
-            if not math.isfinite(out[k]) or out[k] < minimum:
-                raise ScenarioInvalid(f"scenario {self.name!r}: {dotted}.{k} must be finite and ≥ {minimum}")
-        return out
-
-    def period(self, dotted: str) -> Period:
-        try:
-            return Period.parse(str(self._node(dotted)))
-        except ValueError:
-            raise ScenarioInvalid(f"scenario {self.name!r}: {dotted} must be a month YYYY-MM") from None
-
-
-# --- the projection ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -291,7 +152,7 @@ class Projection:
         return out
 
 
-def _phi(x: float) -> float:
+def phi(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2))
 
 
@@ -301,14 +162,14 @@ def capped_mean(mean: float, sigma: float, cap: float) -> float:
         return min(mean, cap)
     mu = math.log(mean) - sigma * sigma / 2
     z = (math.log(cap) - mu) / sigma
-    return mean * _phi(z - sigma) + cap * (1 - _phi(z))
+    return mean * phi(z - sigma) + cap * (1 - phi(z))
 
 
-def _rate(tree: ParameterTree, path: str, period: Period) -> float:
+def growth_rate(tree: ParameterTree, path: str, period: Period) -> float:
     return float(tree.value(path, period))
 
 
-class _Path:
+class ProjectionPath:
     """Participants per program: linear from opening to closing levels, then compound growth."""
 
     def __init__(self, s: Scenario, opening: Period, forecast_path: dict[Period, float] | None) -> None:
@@ -336,7 +197,7 @@ class _Path:
         return {k: v * ratio for k, v in self.end.items()}
 
 
-def _forecast_path(until: Period, closing: Period) -> dict[Period, float]:
+def forecast_path_of(until: Period, closing: Period) -> dict[Period, float]:
     """Active participants from the published series and its forecast (the coverage path of a what-if)."""
     obs = published_active()
     last = max(p for p, _ in obs)
@@ -380,9 +241,9 @@ def project(
     opening = {k: round(s.number(f"opening.balances_idr.{k}")) for k in FUNDS}
     if coverage_path not in ("scenario", "forecast"):
         raise ScenarioInvalid("coverage path must be 'scenario' or 'forecast'")
-    counts = _Path(s, opening_period, None)
+    counts = ProjectionPath(s, opening_period, None)
     if coverage_path == "forecast":
-        counts = _Path(s, opening_period, _forecast_path(until, counts.end_period))
+        counts = ProjectionPath(s, opening_period, forecast_path_of(until, counts.end_period))
     wage_base_period = Period.parse(str(s.item("wages.pu_mean_idr").get("period", str(opening_period + 1))))
     wage_base = s.number("wages.pu_mean_idr", minimum=1)
     sigma = s.number("wages.pu_sigma")
@@ -396,7 +257,7 @@ def project(
     # Returns may be negative (losses); a yield below −100 % is not.
     yields = s.numbers("returns.yield_per_year", FUNDS, minimum=-1.0) if s.has("returns.yield_per_year") else None
     income = None if yields is not None else s.numbers("returns.income_per_year_idr", FUNDS, minimum=-math.inf)
-    methods = {k: _benefit_method(s, k) for k in PROGRAM_FUNDS}
+    methods = {k: benefit_method(s, k) for k in PROGRAM_FUNDS}
     reforms = []
     if jp_wage_cap is not None:
         reforms.append(f"JP wage cap Rp{jp_wage_cap[0]:,.0f} from {jp_wage_cap[1]}")
@@ -435,22 +296,26 @@ def project(
         jkp_wage = capped_mean(wage, sigma, jkp_cap)
         bpu_income = float(tree.value("bpu.income_tier", p)["lowest"])
         jkk_rate = sum(float(r) * mix[k] for k, r in tree.value("pu.jkk.rate_by_risk_class", p).items())
-        recomp_jkk = _rate(tree, "jkp.recomposition_from_jkk_rate", p)
-        recomp_jkm = _rate(tree, "jkp.recomposition_from_jkm_rate", p)
+        recomp_jkk = growth_rate(tree, "jkp.recomposition_from_jkk_rate", p)
+        recomp_jkm = growth_rate(tree, "jkp.recomposition_from_jkm_rate", p)
         jkp_bill = n["jkp"] * jkp_wage
         contrib = {
-            "jht": n["jht_pu"] * (_rate(tree, "pu.jht.employer_rate", p) + _rate(tree, "pu.jht.worker_rate", p)) * wage
-            + n["jht_bpu"] * _rate(tree, "bpu.jht_rate", p) * bpu_income,
-            "jp": n["jp"] * (_rate(tree, "pu.jp.employer_rate", p) + _rate(tree, "pu.jp.worker_rate", p)) * jp_wage,
+            "jht": n["jht_pu"]
+            * (growth_rate(tree, "pu.jht.employer_rate", p) + growth_rate(tree, "pu.jht.worker_rate", p))
+            * wage
+            + n["jht_bpu"] * growth_rate(tree, "bpu.jht_rate", p) * bpu_income,
+            "jp": n["jp"]
+            * (growth_rate(tree, "pu.jp.employer_rate", p) + growth_rate(tree, "pu.jp.worker_rate", p))
+            * jp_wage,
             "jkk": n["pu"] * jkk_rate * wage
-            + n["bpu"] * _rate(tree, "bpu.jkk_rate", p) * bpu_income
+            + n["bpu"] * growth_rate(tree, "bpu.jkk_rate", p) * bpu_income
             + n["jakon"] * jakon["jkk"]
             - recomp_jkk * jkp_bill,
-            "jkm": n["pu"] * _rate(tree, "pu.jkm.rate", p) * wage
-            + n["bpu"] * _rate(tree, "bpu.jkm_amount", p)
+            "jkm": n["pu"] * growth_rate(tree, "pu.jkm.rate", p) * wage
+            + n["bpu"] * growth_rate(tree, "bpu.jkm_amount", p)
             + n["jakon"] * jakon["jkm"]
             - recomp_jkm * jkp_bill,
-            "jkp": (_rate(tree, "jkp.government_rate", p) + recomp_jkk + recomp_jkm) * jkp_bill,
+            "jkp": (growth_rate(tree, "jkp.government_rate", p) + recomp_jkk + recomp_jkm) * jkp_bill,
         }
         funds = {k: FundMonth(balances[k]) for k in FUNDS}
         for k in PROGRAM_FUNDS:
@@ -472,57 +337,6 @@ def project(
             balances[k] = f.closing
         months.append(Month(p, funds, n["jp"] * jp_wage))
     return Projection(s, opening_period, opening, months, reforms)
-
-
-BenefitFn = Any
-
-
-def _benefit_method(s: Scenario, fund: str) -> BenefitFn:
-    """The benefit outflow of one fund per month, by the one method its scenario entry names."""
-    base = f"benefits.{fund}"
-    node = s._node(base)
-    given = list(node) if isinstance(node, dict) else []
-    if len(given) != 1:
-        raise ScenarioInvalid(f"scenario {s.name!r}: {base} must name exactly one method (got {', '.join(given)})")
-    method = given[0]
-    path = f"{base}.{method}"
-    if method == "per_year_idr":
-        amount = s.number(path)
-        growth = float(s.item(path).get("growth_per_year", 0.0))
-        first_year = s.period("opening.period").year + 1
-        return lambda p, bal, n, active, wage, tree: amount * (1 + growth) ** (p.year - first_year) / 12
-    if method == "withdrawal_share_of_balance_per_year" and fund == "jht":
-        share = s.number(path)
-        return lambda p, bal, n, active, wage, tree: bal * share / 12
-    if method == "cost_per_active_per_year_idr" and fund == "jkk":
-        cost = s.number(path)
-        return lambda p, bal, n, active, wage, tree: active * cost / 12
-    if method == "deaths_per_1000_active_per_year" and fund == "jkm":
-        rate = s.number(path)
-
-        def jkm(p: Period, bal: int, n: dict[str, float], active: float, wage: float, tree: ParameterTree) -> float:
-            amount = int(benefits.jkm(p, 0, 0, tree).total)  # lump sum + periodic + funeral; no scholarship
-            return active * rate / 1000 / 12 * amount
-
-        return jkm
-    if method == "claims_per_1000_per_year" and fund == "jkp":
-        rate = s.number(path)
-
-        def jkp(p: Period, bal: int, n: dict[str, float], active: float, wage: float, tree: ParameterTree) -> float:
-            amount = int(benefits.jkp_schedule(p, round(wage), tree).total)  # the whole schedule, capped wage
-            return n["jkp"] * rate / 1000 / 12 * amount
-
-        return jkp
-    raise ScenarioInvalid(f"scenario {s.name!r}: {path} is not a benefit method for {fund}")
-
-
-def history() -> list[dict[str, Any]]:
-    """The published fund totals (actual) and roadmap targets."""
-    text = resources.files("jamsos.fund").joinpath("data/history.csv").read_text(encoding="utf-8")
-    return [
-        {"period": r["period"], "kind": r["kind"], "total_idr": int(r["total_idr"]), "source": r["source"]}
-        for r in csv.DictReader(io.StringIO(text))
-    ]
 
 
 def compare(projection: Projection) -> list[dict[str, Any]]:
@@ -558,3 +372,22 @@ def to_json(projection: Projection, *, step: str = "year") -> dict[str, Any]:
         "compare": compare(projection),
         "assumptions": [a.to_json() for a in sorted(s.used.values(), key=lambda a: a.path)],
     }
+
+
+__all__ = [
+    "COUNTS",
+    "FUNDS",
+    "SCENARIOS",
+    "STATUSES",
+    "FundMonth",
+    "Month",
+    "Projection",
+    "ProjectionPath",
+    "Scenario",
+    "ScenarioInvalid",
+    "capped_mean",
+    "compare",
+    "history",
+    "project",
+    "to_json",
+]
