@@ -1,32 +1,14 @@
-"""Money and Period: exact, validated, ordered."""
+"""Period: exact, validated, ordered."""
 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jamsos.kernel import Money, Period
-
-
-def test_money_is_integer_rupiah() -> None:
-    assert Money.of("43200") == Money(43200)
-    assert str(Money(43200)) == "Rp43.200"
-    assert str(Money(-7000)) == "-Rp7.000"
-    with pytest.raises(ValueError):
-        Money.of(Decimal("10.5"))
-    with pytest.raises(TypeError):
-        Money(1.5)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        Money(5) * 0.5  # type: ignore[operator]
-
-
-def test_money_rounds_half_up() -> None:
-    assert Money.round_half_up(Decimal("10.5")) == Money(11)
-    assert Money.round_half_up(Decimal("10.49")) == Money(10)
+from jamsos.kernel import Period
 
 
 def test_period_parse_and_arithmetic() -> None:

@@ -1,7 +1,7 @@
-"""Pure shared types used by every context: Money, Period, errors."""
+"""Pure shared types used by every context: Period, errors, limits, names, pseudonyms. Amounts are whole rupiah
+held as ``int`` (and int64 arrays in the rules engine), never float."""
 
 from jamsos.kernel.errors import DomainError, InvalidInput
-from jamsos.kernel.money import Money
 from jamsos.kernel.period import Period
 
-__all__ = ["DomainError", "InvalidInput", "Money", "Period"]
+__all__ = ["DomainError", "InvalidInput", "Period"]

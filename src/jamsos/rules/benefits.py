@@ -6,7 +6,6 @@ can use them for millions of cases; scalars work as 0-d inputs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -117,55 +116,3 @@ def jp(
     monthly = min(max(monthly, bounds.value["minimum"]), bounds.value["maximum"])
     refs = (minimum.reference, accrual.reference, bounds.reference)
     return Pension("pension", monthly, 0, refs, not (minimum.verified and accrual.verified and bounds.verified))
-
-
-def jp_pension_age(period: Period, tree: ParameterTree) -> int:
-    return int(tree.value("benefits.jp.pension_age", period))
-
-
-def jht_balance(
-    contributions: Mapping[Period, int], returns: Mapping[int, Decimal] | None, until: Period, tree: ParameterTree
-) -> dict[int, int]:
-    """JHT balance at each year end: contributions plus the yearly development return.
-
-    A contribution earns the year's return pro rata for the months it was held (a contribution
-    for month m earns (12 - m)/12 of the year's rate in its own year). Returns not given are taken
-    from ``benefits.jht.declared_returns``; a year with neither is an error naming the year.
-    """
-    declared: dict[int, Decimal] = {}
-    table = tree["benefits.jht.declared_returns"].require(until)
-    for row in table.value:
-        declared[int(row["year"])] = Decimal(row["rate"])
-    given = dict(returns or {})
-    by_year: dict[int, list[tuple[Period, int]]] = {}
-    for p, amount in sorted(contributions.items()):
-        if amount < 0:
-            raise InvalidInput([FieldProblem("contributions", "must not be negative", value=amount)])
-        by_year.setdefault(p.year, []).append((p, amount))
-    if not by_year:
-        return {}
-    balance = Decimal(0)
-    out: dict[int, int] = {}
-    for year in range(min(by_year), until.year + 1):
-        rate = given.get(year, declared.get(year))
-        if rate is None:
-            raise InvalidInput([FieldProblem("returns", f"no JHT development return for {year}; pass it explicitly")])
-        interest = balance * rate
-        for p, amount in by_year.get(year, []):
-            if p <= until:
-                interest += Decimal(amount) * rate * Decimal(12 - p.month) / 12
-                balance += amount
-        balance += interest.quantize(Decimal(1), rounding="ROUND_HALF_UP")
-        out[year] = int(balance)
-    return out
-
-
-def temporary_incapacity(period: Period, wage: int, month: int, tree: ParameterTree) -> int:
-    """JKK temporary incapacity (STMB) payment for the given month of incapacity."""
-    p = tree["benefits.jkk.temporary_incapacity"].require(period)
-    rows: Sequence[Mapping[str, Any]] = p.value
-    for row in rows:
-        hi = row["to_month"]
-        if row["from_month"] <= month and (hi is None or month <= hi):
-            return int(apply_rate(wage, rate_units(row["rate"])))
-    raise InvalidInput([FieldProblem("month", "outside the incapacity schedule", value=month)])
