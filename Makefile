@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: lint
 	trap 'scripts/pg-test-server stop $(PGTEST)' EXIT; \
 	echo "PostgreSQL for the tests: $$url"; \
 	JAMSOS_TEST_DATABASE_URL=$$url $(BIN)/python -m pytest
+
+# The unit tier: no database server, browser or Spark (SQLite and DuckDB are embedded); under a minute. `make test`
+# still runs everything, and CI calls it.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not integration and not postgresql and not spark and not web"
 
 bench: $(STAMP)
 	@for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

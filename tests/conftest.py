@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+# The CLI's tables are as wide as the terminal; tests read them whole, in a terminal or in a worker process alike.
+os.environ.setdefault("COLUMNS", "200")
+
 from jamsos.infra.db import make_engine, unit_of_work
 from jamsos.infra.migrate import upgrade
 from jamsos.registry.reference import load_reference
@@ -189,3 +192,17 @@ def nation_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         out, tree=load_parameters(), scale=0.001, first=Period(2022, 6), last=Period(2023, 12), pseudonym_key=b"test"
     )
     return out
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the PostgreSQL server carries the ``postgresql`` marker (``make test-fast`` leaves them
+    out): those asking for ``pg_url`` and the PostgreSQL half of those parametrised by ``db_url``."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("db_url") == "postgresql"
+        if (
+            on_pg
+            or "pg_url" in getattr(item, "fixturenames", ())
+            or "pg_server_url" in getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(pytest.mark.postgresql)

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from jamsos.cli.main import app
@@ -107,6 +108,7 @@ def test_due_and_fine() -> None:
     assert (data["due"], data["months_late"], data["fine"]) == ("2024-06-18", 3, 60000)
 
 
+@pytest.mark.integration  # the demo writes a store and a synthetic nation: the whole job, not a unit
 def test_benefit_and_demo() -> None:
     result = runner.invoke(app, ["benefit", "jkp", "--period", "2025-05", "--wage", "4000000"])
     assert result.exit_code == 0 and "Rp14.400.000" in result.stdout
