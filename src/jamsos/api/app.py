@@ -19,9 +19,10 @@ from jamsos.auth.sealer import audit_sealer
 from jamsos.edge import values
 from jamsos.edge.audit import Auditor, refused_request
 from jamsos.edge.http import Budget, Guard
+from jamsos.edge.problems import refusal
 from jamsos.infra.db import make_engine
 from jamsos.infra.settings import Settings
-from jamsos.kernel.errors import DomainError, InvalidInput
+from jamsos.kernel.errors import DomainError
 from jamsos.rules.tree import load_parameters
 
 log = logging.getLogger(__name__)
@@ -65,19 +66,10 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         await refused_request(request, auditor, engine, source=source(request), error=exc)
-        body: dict[str, Any] = {"code": exc.code, "message": str(exc)}
-        if isinstance(exc, InvalidInput):
-            body["message"] = f"{exc.total} problem(s); nothing was applied"
-            body["total"] = exc.total  # "problems" holds the first ones (kernel.errors.MAX_PROBLEMS)
-            body["problems"] = [
-                {
-                    "row": p.row,
-                    "field": p.field,
-                    "message": p.message,
-                    "value": None if p.value is None else str(p.value),
-                }
-                for p in exc.problems
-            ]
+        shown = refusal(exc)
+        body: dict[str, Any] = {"code": shown.code, "message": shown.message}
+        if shown.invalid_input:
+            body |= {"total": shown.total, "problems": shown.problems}
         return JSONResponse(body, status_code=HTTP_STATUS.get(exc.code, 400))
 
     app.mount("/static", StaticFiles(directory=str(resources.files("jamsos.api").joinpath("static"))), name="static")

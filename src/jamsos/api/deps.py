@@ -169,8 +169,8 @@ def uploads(files: tuple[str, ...], fields: tuple[str, ...] = (), max_files: int
 
 class Recorder:
     """The audit call of one request: every change and every read of personal data, a person named by a pseudonym,
-    never the NIK. The entry is the request's last write, so it commits here with the change it records: the
-    request's row locks and its connection are released at once (not when the framework tears the request down)."""
+    never the NIK; the request's last write (``Auditor.last_write``: committed with its change, the sealer chains
+    it)."""
 
     def __init__(self, request: Request, db: Session, api: Api) -> None:
         self.request, self.db, self.api = request, db, api
@@ -179,10 +179,10 @@ class Recorder:
         self, actor: authz.Principal, action: str, entity: str, key: str | None = None, nik: str | None = None,
         **detail: Any,
     ) -> None:  # fmt: skip
-        self.api.auditor.record(
-            self.db, actor=actor, action=action, entity=entity, source=source(self.request), key=key, nik=nik, **detail
-        )
-        self.db.commit()
+        self.api.auditor.last_write(
+            self.db, sealer_running=True, actor=actor, action=action, entity=entity, source=source(self.request),
+            key=key, nik=nik, **detail,
+        )  # fmt: skip
 
 
 def _recorder(request: Request, db: Db, api: Ctx) -> Recorder:

@@ -26,6 +26,7 @@ from jamsos.auth.domain import Principal
 from jamsos.edge import values
 from jamsos.edge.audit import REFUSALS, Auditor
 from jamsos.edge.masking import redact
+from jamsos.edge.problems import refusal
 from jamsos.edge.spreadsheet import csv_cell
 from jamsos.infra.db import make_engine
 from jamsos.infra.migrate import require_current
@@ -88,18 +89,15 @@ def domain_errors() -> Iterator[None]:
 
 
 def _exit(exc: DomainError) -> None:
-    try:
-        raise exc
-    except InvalidInput as exc:
-        err.print(f"[bold red]error[/] ({exc.code}): {exc.total} problem(s); nothing was applied", highlight=False)
+    shown = refusal(exc)
+    err.print(f"[bold red]error[/] ({shown.code}): ", highlight=False, end="")
+    err.print(shown.message, highlight=False, markup=False)
+    if isinstance(exc, InvalidInput):
         for problem in exc.problems[:200]:
             err.print(f"  - {problem}", highlight=False, markup=False)
         if exc.total > 200:
             err.print(f"  … and {exc.total - 200} more", highlight=False)
-        raise typer.Exit(EXIT_CODES[exc.code]) from None
-    except DomainError as exc:
-        err.print(f"[bold red]error[/] ({exc.code}): {exc}", highlight=False)
-        raise typer.Exit(EXIT_CODES.get(exc.code, 1)) from None
+    raise typer.Exit(EXIT_CODES.get(exc.code, 1)) from None
 
 
 def write_csv(rows: list[dict[str, Any]]) -> None:
@@ -182,8 +180,10 @@ def audit(
 ) -> None:
     """The audit entry of a command that changed something or read personal data: who, when, what, from
     which machine; a person is named by their pseudonym, never the NIK."""
-    auditor().record(session, actor=who, action=action, entity=entity, source=source(), key=key, nik=nik, **detail)
-    auth.seal(session, secret=audit_key())  # a command is not a busy server: chain its entry at once, with its change
+    auditor().last_write(
+        session, sealer_running=False, actor=who, action=action, entity=entity, source=source(), key=key, nik=nik,
+        **detail,
+    )  # fmt: skip
 
 
 def auditor() -> Auditor:

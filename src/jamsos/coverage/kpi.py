@@ -368,7 +368,6 @@ def _ordinal(period: ir.StringValue) -> ir.IntegerValue:
     return period.substr(0, 4).cast("int64") * 12 + period.substr(5, 2).cast("int64")
 
 
-
 def funnel(
     contribution_months: ir.Table,
     registrations: ir.Table,

@@ -14,6 +14,7 @@ from jamsos.auth import domain as authz
 from jamsos.edge import jobs
 from jamsos.edge.http import form_file, form_table
 from jamsos.edge.masking import redact, redact_all, redact_hits
+from jamsos.edge.problems import refusal
 from jamsos.edge.values import day as read_day
 from jamsos.edge.values import month as read_month
 from jamsos.kernel.errors import DomainError, FieldProblem, InvalidInput
@@ -41,10 +42,10 @@ def _audit(
     **detail: Any,
 ) -> None:
     """Every change and every read of personal data, a person named by a pseudonym (never the NIK)."""
-    request.app.state.auditor.record(
-        db, actor=who, action=action, entity=entity, source=source_of(request), key=key, nik=nik, **detail
-    )
-    db.commit()  # the request's last write: release the audit chain's head now (see api.deps.Recorder)
+    request.app.state.auditor.last_write(
+        db, sealer_running=True, actor=who, action=action, entity=entity, source=source_of(request), key=key,
+        nik=nik, **detail,
+    )  # fmt: skip
 
 
 def big(request: Request, form: FormData) -> bool:
@@ -67,15 +68,12 @@ class ShownProblems(list[dict[str, Any]]):
 
 
 def _problems(exc: DomainError) -> ShownProblems:
-    out = ShownProblems()
-    if isinstance(exc, InvalidInput):
-        out.extend(
-            {"row": p.row, "field": p.field, "message": p.message, "value": None if p.value is None else str(p.value)}
-            for p in exc.problems
-        )
-        out.total = exc.total
+    shown, out = refusal(exc), ShownProblems()
+    if shown.invalid_input:
+        out.extend(shown.problems)
+        out.total = shown.total
     else:
-        out.append({"row": None, "field": "", "message": str(exc), "value": None})
+        out.append({"row": None, "field": "", "message": shown.message, "value": None})
         out.total = 1
     return out
 
