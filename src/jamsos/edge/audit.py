@@ -62,24 +62,12 @@ class Auditor:
             detail=detail,
         )
 
-    def last_write(
-        self,
-        session: Session,
-        *,
-        sealer_running: bool,
-        actor: authz.Principal | str,
-        action: str,
-        entity: str,
-        source: str,
-        key: str | None = None,
-        nik: str | None = None,
-        **detail: Any,
-    ) -> None:
+    def last_write(self, session: Session, *, sealer_running: bool, **entry: Any) -> None:
         """The entry of a request or command, as its last write, and the one decision on what follows it. Where
         the sealer thread runs (a server), commit now with the change it records: the request's row locks and
         its connection are released at once, and the sealer chains the entry within seconds. Where none runs (a
         command), seal it in the same transaction: the change and its chained entry commit together."""
-        self.record(session, actor=actor, action=action, entity=entity, source=source, key=key, nik=nik, **detail)
+        self.record(session, **entry)  # actor, action, entity, source, key, nik and details, as ``record`` takes them
         if sealer_running:
             session.commit()
         else:
