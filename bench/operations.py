@@ -179,7 +179,7 @@ def phase_baseline(url: str, sample: int) -> dict[str, Any]:
     period = Period.parse(BASELINE_PERIOD)
     at = dt.datetime(2025, 1, 5, 9)
     with Session(engine) as s, s.begin():
-        from jamsos.ledger.service import _citation_ids
+        from jamsos.ledger.repository import citation_ids
 
         ids = list(
             s.scalars(select(rt.membership.c.id).where(rt.membership.c.segment.in_(["pu", "bpu"])).limit(sample))
@@ -215,7 +215,7 @@ def phase_baseline(url: str, sample: int) -> dict[str, Any]:
                 )  # fmt: skip
             except Exception:
                 continue
-            cites = _citation_ids(s, [_C(ln) for ln in bill.lines])
+            cites = citation_ids(s, [_C(ln) for ln in bill.lines])
             for ln, cite in zip(bill.lines, cites, strict=True):
                 obj = Line()
                 for k, v in dict(

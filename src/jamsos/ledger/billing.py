@@ -18,7 +18,7 @@ from jamsos.kernel.errors import FieldProblem, InvalidInput
 from jamsos.kernel.period import Period
 from jamsos.ledger import domain as ld
 from jamsos.ledger import tables as lt
-from jamsos.ledger.declarations import _declared_wages
+from jamsos.ledger.declarations import declared_wages
 from jamsos.ledger.repository import (
     billed_net,
     bools_of,
@@ -71,7 +71,7 @@ def _billable(session: Session, period: Period, known_at: dt.datetime) -> pa.Tab
             pc.and_(pc.equal(members["segment"], "pmi"), pc.is_in(members["membership_id"], pa.array(sorted(pmi_done))))
         )
         members = members.filter(keep)
-    declared = _declared_wages(session, period, known_at)
+    declared = declared_wages(session, period, known_at)
     if declared.num_rows:
         members = members.join(declared, keys=["worker_id", "employer_id"], join_type="left outer")
         wage = pc.if_else(pc.is_valid(members["declared_wage"]), members["declared_wage"], members["wage"])

@@ -106,7 +106,7 @@ def declare_wages(
     return DeclarationResult(npp, str(period), version, len(lines), False)
 
 
-def _declared_wages(session: Session, period: Period, known_at: dt.datetime) -> pa.Table:
+def declared_wages(session: Session, period: Period, known_at: dt.datetime) -> pa.Table:
     d, dl = lt.declaration, lt.declaration_line
     latest = (
         select(d.c.employer_id, func.max(d.c.version).label("version"))
