@@ -73,7 +73,7 @@ def diff_lines(
     return LineDiff(new_from_target.astype(np.int64), np.unique(reverse))
 
 
-@dataclass
+@dataclass(slots=True)
 class BillBalance:
     """A bill's balance: what it asks and what was paid so far (derived from lines, fines and allocations).
 

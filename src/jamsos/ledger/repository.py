@@ -181,12 +181,12 @@ def payment_balances(session: Session, account_ids: set[int] | None) -> Any:
 
 def bill_balances_of(session: Session, query: Any, scope: set[int] | None = None) -> list[ld.BillBalance]:
     """The rows of a ``bill_balances`` query (filtered or ordered further by the caller) as bill balances; only
-    the accounts in ``scope`` when given (the query's own filter skips a long list of accounts)."""
+    the accounts in ``scope`` when given (the query's own filter skips a long list of accounts). Fetched as Arrow
+    columns: a row at a time through SQLAlchemy costs several times more at a national month's bills."""
+    table = fetch_arrow(session, query)
+    names = ("id", "account_id", "period", "segment", "due_date", "fines", "due", "paid", "fine_due", "fine_paid")
     return [
-        ld.BillBalance(
-            int(r.id), int(r.account_id), int(r.period), r.segment, r.due_date, bool(r.fines),
-            int(r.due), int(r.paid), int(r.fine_due), int(r.fine_paid),
-        )
-        for r in session.execute(query)
-        if scope is None or int(r.account_id) in scope
-    ]  # fmt: skip
+        ld.BillBalance(i, a, p, sg, dd, bool(f), du, pd, fd, fp)
+        for i, a, p, sg, dd, f, du, pd, fd, fp in zip(*(table[n].to_pylist() for n in names), strict=True)
+        if scope is None or a in scope
+    ]
