@@ -21,7 +21,7 @@ from jamsos.api import schemas as s
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.edge import jobs
-from jamsos.edge.audit import Auditor
+from jamsos.edge.audit import Auditor, request_source
 from jamsos.edge.http import upload_form
 from jamsos.edge.values import Clock
 from jamsos.infra.db import unit_of_work
@@ -91,7 +91,7 @@ class Api:
 
 
 def source(request: Request) -> str:
-    return f"api:{request.client.host if request.client else '?'}"
+    return request_source(request, "api")
 
 
 def _context(request: Request) -> Api:

@@ -109,6 +109,12 @@ class Auditor:
             log.exception("could not record a refused attempt")
 
 
+def request_source(request: Request, edge: str) -> str:
+    """Where a request came from, as the audit log names it: the edge (``api``, ``web``) and the client's address
+    (behind a trusted proxy, the address it forwards; see ``cli.store.uvicorn_options``)."""
+    return f"{edge}:{request.client.host if request.client else '?'}"
+
+
 async def refused_request(
     request: Request, auditor: Auditor, engine: Engine, *, source: str, error: DomainError
 ) -> None:

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
+from jamsos.edge.audit import request_source
 from jamsos.edge.http import upload_form
 from jamsos.edge.masking import mask_niks
 from jamsos.infra.db import unit_of_work
@@ -153,7 +154,7 @@ def principal(request: Request) -> authz.Principal:
 
 
 def source_of(request: Request) -> str:
-    return f"web:{request.client.host if request.client else '?'}"
+    return request_source(request, "web")
 
 
 Who = Annotated[authz.Principal, Depends(principal)]
