@@ -22,7 +22,7 @@ from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.edge import jobs
 from jamsos.edge.audit import Auditor, request_source
-from jamsos.edge.http import upload_form
+from jamsos.edge.http import known, upload_form
 from jamsos.edge.values import Clock
 from jamsos.infra.db import unit_of_work
 from jamsos.infra.settings import Settings
@@ -134,11 +134,7 @@ def actor_of(request: Request, credentials: HTTPAuthorizationCredentials | None)
     api: Api = request.app.state.api
     with unit_of_work(api.engine) as session:
         actor = auth.principal_for_token(session, credentials.credentials, at=api.now())
-    request.state.actor = actor  # for the record of a refused attempt
-    budget = getattr(request.state, "budget", None)
-    if budget is not None:
-        budget.vouch("t", credentials.credentials)
-    return actor
+    return known(request, actor, kind="t", secret=credentials.credentials)
 
 
 def _actor(request: Request, credentials: Credentials) -> authz.Principal:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from cachetools import LRUCache
 from limits import RateLimitItemPerSecond
@@ -65,6 +65,20 @@ class Budget:
         client = str((scope.get("client") or ("?", 0))[0])
         # credentials not yet found valid, and requests without any, each share a budget per address
         return bool(self._limiter.hit(self.address, ("u:" if key else "a:") + client))
+
+
+T = TypeVar("T")
+
+
+def known(request: Request, who: T, *, kind: str, secret: str) -> T:
+    """The caller of ``request`` is now known: remember them for the record of a refused attempt, and let the
+    client's budget count its requests by the credential (``kind``: ``t`` an API token, ``s`` a web session) that
+    was just found valid. Returns ``who``."""
+    request.state.actor = who
+    budget = getattr(request.state, "budget", None)
+    if budget is not None:
+        budget.vouch(kind, secret)
+    return who
 
 
 class Guard:

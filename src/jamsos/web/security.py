@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jamsos.auth import domain as authz
 from jamsos.auth import service as auth
 from jamsos.edge.audit import request_source
-from jamsos.edge.http import upload_form
+from jamsos.edge.http import known, upload_form
 from jamsos.edge.masking import mask_niks
 from jamsos.infra.db import unit_of_work
 from jamsos.kernel.errors import DomainError
@@ -146,11 +146,7 @@ def principal(request: Request) -> authz.Principal:
     except authz.NotAuthenticated:
         request.session.clear()
         raise
-    request.state.actor = who  # for the record of a refused attempt
-    budget = getattr(request.state, "budget", None)
-    if budget is not None:
-        budget.vouch("s", token)
-    return who
+    return known(request, who, kind="s", secret=token)
 
 
 def source_of(request: Request) -> str:
