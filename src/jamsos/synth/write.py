@@ -22,6 +22,9 @@ from jamsos.synth.plan import BPU, CALIBRATION, JAKON, OPEN, PMI, PU, Progress, 
 from jamsos.synth.records import write_reference, write_registry
 from jamsos.warehouse.schema import STEERING
 
+BASE = vocab.BIT["jkk"] | vocab.BIT["jkm"]  # every membership holds JKK and JKM
+JHT, JP, JKP = vocab.BIT["jht"], vocab.BIT["jp"], vocab.BIT["jkp"]
+
 
 # ---- contribution amounts from the rules -------------------------------------------------------------
 @dataclass(frozen=True)
@@ -135,17 +138,17 @@ def write_months(
         """Programs paid in month ``o`` on the spells ``rows``."""
         seg = spell_seg[rows]
         size = places.employer_size[np.maximum(places.spell_employer[rows], 0)]
-        programs = np.full(len(rows), 3, np.int16)
+        programs = np.full(len(rows), BASE, np.int16)
         up = tr.uptake
         person = pop.sp_person[rows]
         small = (seg == PU) & (size == 1) & (True if up is None else up.draw[person] <= up.small_jht)
         medium = (seg == PU) & (size >= 2) & (True if up is None else up.draw[person] <= up.medium_jp)
         medium_jht = (seg == PU) & (size >= 2) & (True if up is None else up.draw[person] <= up.medium_jht)
-        programs[small | medium_jht] |= 4
-        programs[medium] |= 8
+        programs[small | medium_jht] |= JHT
+        programs[medium] |= JP
         if jkp:
-            programs[medium & (True if up is None else up.jkp_draw[person] <= up.jkp)] |= 16
-        programs[((seg == BPU) | (seg == PMI)) & (tr.jht_from[pop.sp_person[rows]] <= o)] |= 4
+            programs[medium & (True if up is None else up.jkp_draw[person] <= up.jkp)] |= JKP
+        programs[((seg == BPU) | (seg == PMI)) & (tr.jht_from[pop.sp_person[rows]] <= o)] |= JHT
         return programs
 
     def spells_at(o: int) -> np.ndarray | None:
@@ -222,14 +225,14 @@ def write_months(
                 w = wage[pu].astype(np.float64)
                 p = programs[pu]
                 a = w * (jkk[emp_class[employer[pu]]] + r.jkm)
-                a += np.where(p & 4, w * r.jht, 0.0)
-                a += np.where(p & 8, np.minimum(w, r.jp_cap) * r.jp, 0.0)
+                a += np.where(p & JHT, w * r.jht, 0.0)
+                a += np.where(p & JP, np.minimum(w, r.jp_cap) * r.jp, 0.0)
                 amount[pu] = a
             bpu = seg == BPU
             if bpu.any():
                 tier = np.maximum(r.bpu_lowest, (wage[bpu] - r.bpu_lowest) // r.bpu_step * r.bpu_step + r.bpu_lowest)
                 a = tier * r.bpu_jkk + r.bpu_jkm
-                a += np.where(programs[bpu] & 4, tier * r.bpu_jht, 0.0)
+                a += np.where(programs[bpu] & JHT, tier * r.bpu_jht, 0.0)
                 amount[bpu] = a
             wage[(seg == JAKON) | (seg == PMI)] = 0
             day_from, day_to = (1, 15)
