@@ -8,6 +8,7 @@ from typing import Any
 
 import ibis
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,7 +56,7 @@ membership = st.fixed_dictionaries(
 )
 
 
-def _tables(ms: list[dict[str, Any]], t: Period) -> tuple[ibis.Table, ibis.Table, dict[int, set[int]]]:
+def _tables(ms: list[dict[str, Any]], t: Period) -> tuple[pa.Table, pa.Table, dict[int, set[int]]]:
     """The memberships and their contributions; returns also the months paid by ``t``'s cut-off."""
     paid_by = cutoff(t, int(TREE.value("coverage.paid_by_months_after", t)))
     rows, contributions, paid = [], [], {}
@@ -76,17 +77,30 @@ def _tables(ms: list[dict[str, Any]], t: Period) -> tuple[ibis.Table, ibis.Table
     schema_m = pa.schema([("membership_id", pa.int64()), ("segment", pa.string()), ("start", pa.int64()),
                           ("end", pa.int64())])  # fmt: skip
     schema_c = pa.schema([("membership_id", pa.int64()), ("period", pa.int64()), ("paid_on", pa.date32())])
-    return (
-        ibis.memtable(pa.Table.from_pylist(rows, schema=schema_m)),
-        ibis.memtable(pa.Table.from_pylist(contributions, schema=schema_c)),
-        paid,
-    )
+    return pa.Table.from_pylist(rows, schema=schema_m), pa.Table.from_pylist(contributions, schema=schema_c), paid
 
 
-def _computed(ms: list[dict[str, Any]], t: Period) -> tuple[dict[int, dict[str, bool]], dict[int, set[int]]]:
-    mt, ct, paid = _tables(ms, t)
+def _view(con: Any, name: str, table: pa.Table) -> Any:
+    from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType
+
+    types = {pa.int64(): LongType(), pa.string(): StringType(), pa.date32(): DateType()}
+    schema = StructType([StructField(f.name, types[f.type], True) for f in table.schema])
+    con._session.createDataFrame(table.to_pylist(), schema).createOrReplaceTempView(name)
+    return con.table(name)
+
+
+def _computed(
+    ms: list[dict[str, Any]], t: Period, con: Any = None
+) -> tuple[dict[int, dict[str, bool]], dict[int, set[int]]]:
+    """The expression's answer on DuckDB (in memory), or on the backend ``con`` (its tables made from the same rows)."""
+    m, c, paid = _tables(ms, t)
     paid_by = cutoff(t, int(TREE.value("coverage.paid_by_months_after", t)))
-    rows = to_rows(status(mt, ct, period=t, paid_by=paid_by, rule=RULE))
+    if con is None:
+        mt, ct = ibis.memtable(m), ibis.memtable(c)
+    else:  # temporary views with the Arrow types (a column of nulls stays typed, and no table is written)
+        mt, ct = (_view(con, name, table) for name, table in (("status_m", m), ("status_c", c)))
+    expr = status(mt, ct, period=t, paid_by=paid_by, rule=RULE)
+    rows = to_rows(expr) if con is None else con.to_pyarrow(expr).to_pylist()
     return {r["membership_id"]: {k: r[k] for k in ("aktif", "protected", "new_acquisition")} for r in rows}, paid
 
 
@@ -102,6 +116,22 @@ def test_the_expression_follows_the_rule_membership_by_membership(ms: list[dict[
             "end": None if m["length"] is None else m["start"] + m["length"],
         }
         assert got.get(i) == reference(row, paid[i], t.ordinal, RULE), (i, m)
+
+
+@pytest.mark.spark
+@settings(max_examples=3, deadline=None)
+@given(st.lists(membership, min_size=1, max_size=12), st.integers(0, MONTHS - 1))
+def test_pyspark_gives_the_same_status(ms: list[dict[str, Any]], k: int) -> None:
+    """The same expression on PySpark in local mode: the engine for data beyond one machine."""
+    from jamsos.infra.compute import connect
+
+    t = T0 + k
+    got, paid = _computed(ms, t, connect("spark", threads=2))
+    for i, m in enumerate(ms, start=1):
+        end = None if m["length"] is None else m["start"] + m["length"]
+        assert got.get(i) == reference(
+            {"segment": m["segment"], "start": m["start"], "end": end}, paid[i], t.ordinal, RULE
+        )
 
 
 @settings(max_examples=40, deadline=None)
