@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jamsos.coverage.status import StatusRule, cutoff, status
+from jamsos.coverage.status import StatusRule, status
 from jamsos.infra.compute import to_rows
 from jamsos.kernel.period import Period
+from jamsos.rules.deadlines import paid_cutoff
 from jamsos.rules.tree import ParameterTree, load_parameters
 
 T0 = Period(2023, 1)
@@ -58,7 +59,7 @@ membership = st.fixed_dictionaries(
 
 def _tables(ms: list[dict[str, Any]], t: Period) -> tuple[pa.Table, pa.Table, dict[int, set[int]]]:
     """The memberships and their contributions; returns also the months paid by ``t``'s cut-off."""
-    paid_by = cutoff(t, int(TREE.value("coverage.paid_by_months_after", t)))
+    paid_by = paid_cutoff(t, TREE)
     rows, contributions, paid = [], [], {}
     for i, m in enumerate(ms, start=1):
         end = None if m["length"] is None else m["start"] + m["length"]
@@ -94,7 +95,7 @@ def _computed(
 ) -> tuple[dict[int, dict[str, bool]], dict[int, set[int]]]:
     """The expression's answer on DuckDB (in memory), or on the backend ``con`` (its tables made from the same rows)."""
     m, c, paid = _tables(ms, t)
-    paid_by = cutoff(t, int(TREE.value("coverage.paid_by_months_after", t)))
+    paid_by = paid_cutoff(t, TREE)
     if con is None:
         mt, ct = ibis.memtable(m), ibis.memtable(c)
     else:  # temporary views with the Arrow types (a column of nulls stays typed, and no table is written)

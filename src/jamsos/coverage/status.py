@@ -1,8 +1,9 @@
 """Membership status as the agency counts it (issue 16, step 1), as one Ibis expression over facts.
 
-For the KPI month ``t`` a contribution month counts as paid when it was paid by the cut-off (the last day of the
-month ``coverage.paid_by_months_after`` after ``t``). A membership is *open* in ``t`` from its start month to its
-end month. Then, per segment (BPJS Ketenagakerjaan, artikel 18884, 2025; Perdir 22/PERDIR.02/072022):
+For the KPI month ``t`` a contribution month counts as paid when it was paid by the cut-off ``paid_by``
+(``rules.deadlines.paid_cutoff``: the last day of the month ``coverage.paid_by_months_after`` after ``t``). A
+membership is *open* in ``t`` from its start month to its end month. Then, per segment (BPJS Ketenagakerjaan,
+artikel 18884, 2025; Perdir 22/PERDIR.02/072022):
 - **PU** is *aktif* while open, unless its last ``coverage.status_pu_unpaid_months`` months (those since its start)
   are all unpaid: a membership younger than that is aktif;
 - **BPU** is *aktif* while open and one of ``t − coverage.status_bpu_grace_months`` … ``t`` (since its start) is
@@ -33,11 +34,6 @@ class StatusRule:
 
     pu_unpaid_months: int
     bpu_grace_months: int
-
-
-def cutoff(period: Period, months_after: int) -> dt.date:
-    """The last day a payment may carry to count for ``period``'s figures."""
-    return (period + months_after).last_day
 
 
 def status(

@@ -22,7 +22,8 @@ from jamsos.ledger.payments import (
     reversal_reference,
     reverse_payment,
 )
-from jamsos.ledger.status import active_counts, active_status, paid_cutoff
+from jamsos.ledger.status import active_counts, active_status
+from jamsos.rules.deadlines import paid_cutoff
 
 __all__ = [
     "EXCEPTION_TEXT",

@@ -16,15 +16,11 @@ from jamsos.ledger import tables as lt
 from jamsos.ledger.repository import approved_run_ids, in_accounts
 from jamsos.registry import service as registry
 from jamsos.rules import codes as c
+from jamsos.rules.deadlines import paid_cutoff
 from jamsos.rules.tree import ParameterTree
 
 
 # ---- active status ---------------------------------------------------------------------------
-def paid_cutoff(period: Period, tree: ParameterTree) -> dt.date:
-    """The day by which a month's contribution must be settled for the month to count (a parameter)."""
-    return (period + int(tree.value("coverage.paid_by_months_after", period))).last_day
-
-
 def active_status(
     session: Session,
     *,

@@ -88,3 +88,9 @@ def fine(segment: str, period: Period, unpaid: int, paid_on: dt.date, tree: Para
     units = rate_units(param.value)
     amount = int(apply_rate(unpaid * late, units)) if applies else 0
     return Fine(due, paid_on, late, str(param.value), amount, param.reference, param.status)
+
+
+def paid_cutoff(period: Period, tree: ParameterTree) -> dt.date:
+    """The day by which a month's contribution must be paid for the month to count in its figures: the last day of
+    the month ``coverage.paid_by_months_after`` after it. The operational status and the KPIs share it."""
+    return (period + int(tree.value("coverage.paid_by_months_after", period))).last_day
